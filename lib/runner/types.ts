@@ -1,0 +1,91 @@
+/**
+ * The contracts between an experiment and the {@link Experiment} runner.
+ *
+ * An experiment file exports an {@link ExperimentSpec}: name, description, a frozen config schema and
+ * builders for data, model and optimizer. The runner does everything else: learning-rate warmup, training,
+ * exact evaluation, sampling, checkpoints, resume and logging.
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { Config, ConfigSchema } from "../config.ts";
+import type { Module } from "../nn/module.ts";
+import type { Rng } from "../rng.ts";
+import type { Logger } from "./logger.ts";
+
+/** One mini-batch. The runner only needs its size; the model knows its contents. */
+export interface Batch {
+  /** Number of examples (images, points, sequences) in the batch. */
+  readonly size: number;
+  /** Number of scalar data dimensions in the batch (for bits per dimension); omit where meaningless. */
+  readonly dims?: number;
+  /** Number of frames (sequence data only), for nats per frame. */
+  readonly frames?: number;
+  /** Frees the batch's tensors. */
+  dispose(): void;
+}
+
+/** Train/validation/test splits that hand out batches. */
+export interface Dataset<B extends Batch = Batch> {
+  /** Number of training examples. */
+  readonly numTrain: number;
+  /** Shuffled training batches for one epoch; all randomness from `rng`. */
+  train(batchSize: number, rng: Rng): Iterable<B>;
+  /** Evaluation batches of a split, in a fixed order, at most `maxExamples` examples (null: all). */
+  eval(split: "train" | "val" | "test", batchSize: number, maxExamples: number | null): Iterable<B>;
+  /** Frees cached tensors. */
+  dispose?(): void;
+}
+
+/** A density model trained by the runner. */
+export interface DensityModel<B extends Batch = Batch> extends Module {
+  /** Exact log-likelihood of each example of the batch, in nats, shape `[batch.size]`. */
+  logProb(batch: B): tf.Tensor1D;
+  /**
+   * The training loss (scalar) for one batch, to be minimised. Defaults to `-mean(logProb(batch))`.
+   * Models whose training objective differs from the exact likelihood (self-normalizing flows) override it.
+   */
+  loss?(batch: B): tf.Scalar;
+}
+
+/** What an experiment's hooks receive from the runner. */
+export interface RunContext {
+  /** The run directory (config.json, metrics.jsonl, summary.json, checkpoints, samples). */
+  readonly runDir: string;
+  /** Where samples and pictures go (`sample_dir`, resolved under the run directory). */
+  readonly sampleDir: string;
+  readonly rng: Rng;
+  readonly log: Logger;
+}
+
+/** A named experiment: the unit of the registry. */
+export interface ExperimentSpec<S extends ConfigSchema = ConfigSchema, B extends Batch = Batch> {
+  readonly name: string;
+  /** One line, shown by `--list`. */
+  readonly description: string;
+  /** Frozen defaults with docs; every key can be overridden on the command line. */
+  readonly config: S;
+  data(cfg: Config<S>, ctx: RunContext): Promise<Dataset<B>>;
+  model(cfg: Config<S>, data: Dataset<B>, ctx: RunContext): DensityModel<B>;
+  optimizer(cfg: Config<S>): tf.Optimizer;
+  /** Writes samples/pictures for `epoch` under `ctx.sampleDir`; returns the files written. */
+  sample?(
+    model: DensityModel<B>,
+    data: Dataset<B>,
+    cfg: Config<S>,
+    ctx: RunContext,
+    epoch: number,
+  ): Promise<string[]>;
+  /** Called once after training (e.g. a training-curve plot, extra reports). */
+  finish?(model: DensityModel<B>, data: Dataset<B>, cfg: Config<S>, ctx: RunContext): Promise<void>;
+  /**
+   * Replaces the single-model run entirely (e.g. one model per class). When present, the CLI calls it
+   * instead of the {@link Experiment} runner; it may use the runner itself for each sub-model.
+   */
+  run?(cfg: Config<S>, ctx: RunOptions): Promise<Record<string, unknown>>;
+}
+
+/** Options of one run that are not experiment config (they come from CLI flags). */
+export interface RunOptions {
+  readonly runDir: string;
+  readonly resume: string | null;
+  readonly log: Logger;
+}
