@@ -1,0 +1,48 @@
+/**
+ * A fully connected layer `y = x W + b`, W: `[inDim, outDim]`.
+ *
+ * Initialised as PyTorch's `nn.Linear` (weights and bias uniform in ±1/sqrt(inDim)), so models match the
+ * reference implementation in distribution; `init: "zeros"` gives a zero layer (identity-initialised
+ * coupling heads). All draws come from the given {@link Rng}, so a seed fixes the weights.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../rng.ts";
+import type { Module, NamedTensors } from "./module.ts";
+
+export interface LinearOptions {
+  /** `uniform` (PyTorch default) or `zeros`. */
+  readonly init?: "uniform" | "zeros";
+  /** Whether to add a bias (default true). */
+  readonly bias?: boolean;
+}
+
+/** Uniform(-bound, bound) values from `rng`. */
+export function uniformValues(n: number, bound: number, rng: Rng): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (2 * rng.uniform() - 1) * bound;
+  return out;
+}
+
+export class Linear implements Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable | null;
+
+  constructor(readonly inDim: number, readonly outDim: number, rng: Rng, opts: LinearOptions = {}) {
+    if (!(inDim >= 1 && outDim >= 1)) {
+      throw new Error(`Linear: dimensions must be >= 1, got ${inDim} -> ${outDim}`);
+    }
+    const bound = opts.init === "zeros" ? 0 : 1 / Math.sqrt(inDim);
+    this.weight = tf.variable(tf.tensor2d(uniformValues(inDim * outDim, bound, rng), [inDim, outDim]));
+    this.bias = opts.bias === false ? null : tf.variable(tf.tensor1d(uniformValues(outDim, bound, rng)));
+  }
+
+  /** `x: [batch, inDim]` to `[batch, outDim]`. */
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    const y = tf.matMul(x, this.weight as tf.Tensor2D);
+    return this.bias ? tf.add(y, this.bias) : y;
+  }
+
+  parameters(): NamedTensors<tf.Variable> {
+    return this.bias ? [["weight", this.weight], ["bias", this.bias]] : [["weight", this.weight]];
+  }
+}
