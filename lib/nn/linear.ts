@@ -38,7 +38,7 @@ export class Linear implements Module {
 
   /** `x: [batch, inDim]` to `[batch, outDim]`. */
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    const y = tf.matMul(x, this.weight as tf.Tensor2D);
+    const y = tf.matMul(x, this.weight) as tf.Tensor2D;
     return this.bias ? tf.add<tf.Tensor2D>(y, this.bias) : y;
   }
 
