@@ -3,9 +3,18 @@
  * To add an experiment: one import and one entry below.
  */
 import type { ExperimentSpec } from "../lib/runner/types.ts";
+import { gaussian2d } from "./gaussian_2d.ts";
+import { realnvpMoons } from "./realnvp_moons.ts";
+import { selfnormFcMnist } from "./selfnorm_fc_mnist.ts";
+import { exactFcMnist } from "./exact_fc_mnist.ts";
 
 // deno-lint-ignore no-explicit-any
-export const REGISTRY: Readonly<Record<string, ExperimentSpec<any, any>>> = Object.freeze({});
+export const REGISTRY: Readonly<Record<string, ExperimentSpec<any, any>>> = Object.freeze({
+  gaussian_2d: gaussian2d,
+  realnvp_moons: realnvpMoons,
+  selfnorm_fc_mnist: selfnormFcMnist,
+  exact_fc_mnist: exactFcMnist,
+});
 
 /** Looks up an experiment by name; `undefined` when unknown. */
 // deno-lint-ignore no-explicit-any

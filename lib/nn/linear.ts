@@ -32,8 +32,10 @@ export class Linear implements Module {
       throw new Error(`Linear: dimensions must be >= 1, got ${inDim} -> ${outDim}`);
     }
     const bound = opts.init === "zeros" ? 0 : 1 / Math.sqrt(inDim);
-    this.weight = tf.variable(tf.tensor2d(uniformValues(inDim * outDim, bound, rng), [inDim, outDim]));
-    this.bias = opts.bias === false ? null : tf.variable(tf.tensor1d(uniformValues(outDim, bound, rng)));
+    // tf.variable copies its initial value: tidy frees the temporary tensors (variables survive tidy).
+    this.weight = tf.tidy(() => tf.variable(tf.tensor2d(uniformValues(inDim * outDim, bound, rng), [inDim, outDim])));
+    const b = opts.bias === false ? null : uniformValues(outDim, bound, rng);
+    this.bias = b && tf.tidy(() => tf.variable(tf.tensor1d(b)));
   }
 
   /** `x: [batch, inDim]` to `[batch, outDim]`. */

@@ -83,7 +83,10 @@ export function formatRecord(rec: Record_): string {
   return parts.join(" ");
 }
 
-/** A progress bar on stderr: redrawn in place on a TTY, a plain line every `plainEvery` ticks otherwise. */
+/**
+ * A progress bar on stderr: redrawn in place on a TTY; otherwise a plain line at most every
+ * `plainSeconds` seconds (and at the end), so logs of short epochs are not flooded.
+ */
 export class Progress {
   #n = 0;
   #t0 = performance.now();
@@ -92,7 +95,7 @@ export class Progress {
     private readonly log: Logger,
     private readonly label: string,
     private readonly total: number,
-    private readonly plainEvery = Math.max(1, Math.ceil(total / 10)),
+    private readonly plainSeconds = 10,
   ) {}
 
   tick(suffix = ""): void {
@@ -105,7 +108,8 @@ export class Progress {
       const frac = this.total > 0 ? Math.min(1, this.#n / this.total) : 1;
       const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
       this.log.raw(`\r${this.label} [${bar}] ${this.#n}/${this.total} ${this.#rate(now)} ${suffix}\x1b[K`);
-    } else if (this.#n % this.plainEvery === 0 || this.#n === this.total) {
+    } else if (this.#n === this.total || now - Math.max(this.#lastDraw, this.#t0) >= this.plainSeconds * 1000) {
+      this.#lastDraw = now;
       this.log.raw(`${this.label} ${this.#n}/${this.total} ${this.#rate(now)} ${suffix}\n`);
     }
   }

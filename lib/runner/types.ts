@@ -74,8 +74,16 @@ export interface ExperimentSpec<S extends ConfigSchema = ConfigSchema, B extends
     ctx: RunContext,
     epoch: number,
   ): Promise<string[]>;
-  /** Called once after training (e.g. a training-curve plot, extra reports). */
-  finish?(model: DensityModel<B>, data: Dataset<B>, cfg: Config<S>, ctx: RunContext): Promise<void>;
+  /**
+   * Called once after training (e.g. a training-curve plot, extra reports). Fields of a returned object
+   * are added to the run's summary (e.g. a closed-form reference NLL next to the model's).
+   */
+  finish?(
+    model: DensityModel<B>,
+    data: Dataset<B>,
+    cfg: Config<S>,
+    ctx: RunContext,
+  ): Promise<void | Record<string, unknown>>;
   /**
    * Replaces the single-model run entirely (e.g. one model per class). When present, the CLI calls it
    * instead of the {@link Experiment} runner; it may use the runner itself for each sub-model.

@@ -1,0 +1,88 @@
+/**
+ * The echoflow command line: parse flags, look the experiment up in the registry, resolve its config
+ * (defaults, then the checkpoint's config on `--resume`, then command-line overrides), select the
+ * backend and hand everything to the {@link Experiment} runner (or to the spec's own `run`).
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown experiment, key or flag, wrong type).
+ * Errors print one clear line on stderr; `ECHOFLOW_DEBUG=1` adds the stack trace.
+ */
+import { getExperiment, REGISTRY } from "../../experiments/registry.ts";
+import { selectBackend } from "../backend.ts";
+import { ConfigError, type ConfigValue, resolveConfig } from "../config.ts";
+import { type Checkpoint, checkpointPathOf, loadCheckpoint } from "../runner/checkpoint.ts";
+import { Experiment } from "../runner/experiment.ts";
+import { Logger } from "../runner/logger.ts";
+import { createRunDir, dirname } from "../runner/run_dir.ts";
+import { configOverrides, parseCli, UsageError } from "./args.ts";
+import { configHelpText, listText, usageText } from "./help.ts";
+
+const enc = new TextEncoder();
+const stdout = (s: string) => Deno.stdout.writeSync(enc.encode(s));
+const stderr = (s: string) => Deno.stderr.writeSync(enc.encode(s));
+
+/** Runs the CLI with `argv` (without the program name); returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await run(argv);
+    return 0;
+  } catch (e) {
+    const usage = e instanceof UsageError || e instanceof ConfigError;
+    stderr(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (usage) stderr("Run with --help for usage, or --name NAME --help for an experiment's keys.\n");
+    if (Deno.env.get("ECHOFLOW_DEBUG") === "1" && e instanceof Error && e.stack) stderr(e.stack + "\n");
+    return usage ? 2 : 1;
+  }
+}
+
+function unknownExperiment(name: string): UsageError {
+  const valid = Object.keys(REGISTRY).sort().join(", ") || "(none registered)";
+  return new UsageError(`Unknown experiment "${name}". Valid names: ${valid}`);
+}
+
+async function run(argv: readonly string[]): Promise<void> {
+  const { flags, options } = parseCli(argv);
+  if (flags.list) return void stdout(listText(REGISTRY));
+  if (flags.help && flags.name === null) return void stdout(usageText(REGISTRY));
+  if (flags.name === null && flags.resume === null) {
+    throw new UsageError(`Missing --name. Valid names: ${Object.keys(REGISTRY).sort().join(", ")}`);
+  }
+  // Checked before the checkpoint is read, so `--name typo --help` is a usage error, not a file error.
+  if (flags.name !== null && !getExperiment(flags.name)) throw unknownExperiment(flags.name);
+  if (flags.help) return void stdout(configHelpText(getExperiment(flags.name!)!));
+
+  const log = new Logger({ json: flags.json, quiet: flags.quiet });
+  let ckpt: Checkpoint | null = null;
+  if (flags.resume !== null) ckpt = await loadCheckpoint(checkpointPathOf(flags.resume));
+  const name = flags.name ?? ckpt!.header.experiment;
+  const spec = getExperiment(name);
+  if (!spec) throw unknownExperiment(name);
+
+  const overrides = configOverrides(spec.config, options);
+  const base: Record<string, ConfigValue> = {};
+  for (const [k, v] of Object.entries(ckpt?.header.config ?? {})) {
+    if (Object.hasOwn(spec.config, k)) base[k] = v;
+  }
+  const cfg = resolveConfig(spec.config, { ...base, ...overrides });
+
+  const backend = await selectBackend(flags.backend);
+  log.info(`backend: ${backend.backend} (adapter: ${backend.adapter})`);
+  const runName = typeof cfg.name === "string" && cfg.name !== "" ? cfg.name : name;
+  const runDir = flags.out ??
+    (flags.resume !== null
+      ? (Deno.statSync(flags.resume).isDirectory ? flags.resume : dirname(flags.resume))
+      : createRunDir(runName));
+  log.info(`run directory: ${runDir}`);
+
+  if (spec.run) {
+    Deno.mkdirSync(runDir, { recursive: true });
+    const result = await spec.run(cfg, { runDir, resume: flags.resume, log });
+    log.metric("summary", {
+      experiment: name,
+      ...result,
+      backend: backend.backend,
+      adapter: backend.adapter,
+    });
+    return;
+  }
+  await new Experiment(spec, cfg, { runDir, resume: flags.resume, log, backend, checkpoint: ckpt }).run();
+}

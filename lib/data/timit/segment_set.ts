@@ -1,0 +1,178 @@
+/**
+ * A set of labelled variable-length frame sequences (phone segments), its on-disk cache format, and the
+ * per-dimension mean/variance normalisation estimated from training frames.
+ */
+import type { Logger } from "../../runner/logger.ts";
+import type { Skipped } from "./corpus.ts";
+import { PHONES_39 } from "./phones.ts";
+
+/** Phone segments stored back to back: segment i is frames `[offsets[i], offsets[i] + lengths[i])`. */
+export interface SegmentSet {
+  readonly frameDim: number;
+  /** `[totalFrames, frameDim]` row-major. */
+  readonly frames: Float32Array;
+  readonly offsets: Int32Array;
+  readonly lengths: Int32Array;
+  /** Class ids: indices into PHONES_39. */
+  readonly labels: Int32Array;
+  /** Index into `utteranceIds` of each segment's utterance. */
+  readonly utterance: Int32Array;
+  /** `part/dialect/speaker/id`, e.g. `test/dr1/mdab0/si1033`. */
+  readonly utteranceIds: readonly string[];
+}
+
+/** The frames of segment `i`, `[lengths[i], frameDim]` row-major (a view, not a copy). */
+export function segmentFrames(set: SegmentSet, i: number): Float32Array {
+  const D = set.frameDim;
+  return set.frames.subarray(set.offsets[i] * D, (set.offsets[i] + set.lengths[i]) * D);
+}
+
+/**
+ * Every segment as its own sequence (`[length, frameDim]` views, no copies), optionally only those of
+ * class `classId`: the form `SequenceDataset` (lib/data/sequences.ts) takes.
+ */
+export function sequences(set: SegmentSet, classId?: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < set.lengths.length; i++) {
+    if (classId === undefined || set.labels[i] === classId) out.push(segmentFrames(set, i));
+  }
+  return out;
+}
+
+/** The 39-class name of each segment's label. */
+export function labelNames(set: SegmentSet): string[] {
+  return Array.from(set.labels, (c) => PHONES_39[c]);
+}
+
+/** Per-dimension normalisation statistics; plain JSON, stored with the models. */
+export interface NormStats {
+  readonly frameDim: number;
+  /** Number of frames they were estimated from. */
+  readonly count: number;
+  readonly mean: number[];
+  /** Population standard deviation; 1 for a dimension that is constant. */
+  readonly std: number[];
+}
+
+/** Mean and standard deviation of every dimension over all frames of `set` (two passes, float64). */
+export function computeNormStats(set: SegmentSet): NormStats {
+  const D = set.frameDim, N = set.frames.length / D;
+  if (N === 0) throw new Error("Cannot compute normalisation statistics from an empty segment set");
+  const mean = new Float64Array(D), sq = new Float64Array(D);
+  for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) mean[d] += set.frames[n * D + d];
+  for (let d = 0; d < D; d++) mean[d] /= N;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) sq[d] += (set.frames[n * D + d] - mean[d]) ** 2;
+  }
+  const std = Array.from(sq, (s) => (s > 0 ? Math.sqrt(s / N) : 1));
+  return { frameDim: D, count: N, mean: Array.from(mean), std };
+}
+
+/** Checks a value read back from JSON and returns it as {@link NormStats}; `what` is named in errors. */
+export function checkNormStats(v: unknown, what = "normalisation statistics"): NormStats {
+  const s = v as Partial<NormStats> | null;
+  const okArr = (a: unknown, n: number) =>
+    Array.isArray(a) && a.length === n && a.every((x) => typeof x === "number" && Number.isFinite(x));
+  if (
+    !s || typeof s.frameDim !== "number" || typeof s.count !== "number" || !okArr(s.mean, s.frameDim) ||
+    !okArr(s.std, s.frameDim) || s.std!.some((x) => x <= 0)
+  ) {
+    throw new Error(`Bad ${what}: expected {frameDim, count, mean[frameDim], std[frameDim] > 0}`);
+  }
+  return s as NormStats;
+}
+
+/** `(x - mean) / std` per dimension: a new set sharing everything but the frames. */
+export function normalise(set: SegmentSet, stats: NormStats): SegmentSet {
+  if (stats.frameDim !== set.frameDim) {
+    throw new Error(
+      `Normalisation statistics have frameDim ${stats.frameDim}, segments have ${set.frameDim}`,
+    );
+  }
+  const D = set.frameDim, out = new Float32Array(set.frames.length);
+  for (let i = 0; i < out.length; i++) out[i] = (set.frames[i] - stats.mean[i % D]) / stats.std[i % D];
+  return { ...set, frames: out };
+}
+
+/** `x * std + mean` per dimension (back to MFCC units, e.g. for pictures of samples); a new array. */
+export function denormalise(frames: Float32Array, stats: NormStats): Float32Array {
+  const D = stats.frameDim, out = new Float32Array(frames.length);
+  for (let i = 0; i < out.length; i++) out[i] = frames[i] * stats.std[i % D] + stats.mean[i % D];
+  return out;
+}
+
+const MAGIC = "EFSEG001";
+
+/**
+ * Writes a segment cache atomically (temporary file, then rename). Layout: 8-byte magic, u32le header
+ * length, JSON header {frameDim, numSegments, totalFrames, utteranceIds, skipped}, padding to 4 bytes,
+ * then lengths, labels, utterance (int32) and frames (float32), little-endian.
+ */
+export async function writeSegmentCache(
+  path: string,
+  set: SegmentSet,
+  skipped: readonly Skipped[],
+): Promise<void> {
+  const header = new TextEncoder().encode(JSON.stringify({
+    frameDim: set.frameDim,
+    numSegments: set.lengths.length,
+    totalFrames: set.frames.length / set.frameDim,
+    utteranceIds: set.utteranceIds,
+    skipped,
+  }));
+  const start = Math.ceil((12 + header.length) / 4) * 4;
+  const S = set.lengths.length;
+  const buf = new Uint8Array(start + 12 * S + 4 * set.frames.length);
+  buf.set(new TextEncoder().encode(MAGIC));
+  new DataView(buf.buffer).setUint32(8, header.length, true);
+  buf.set(header, 12);
+  const ints = new Int32Array(buf.buffer, start, 3 * S);
+  ints.set(set.lengths, 0);
+  ints.set(set.labels, S);
+  ints.set(set.utterance, 2 * S);
+  new Float32Array(buf.buffer, start + 12 * S).set(set.frames);
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.writeFile(tmp, buf);
+  await Deno.rename(tmp, path);
+}
+
+/** Reads a cache file; `null` when it is absent, or (with a warning) unreadable. */
+export async function readSegmentCache(
+  path: string,
+  log?: Logger,
+): Promise<{ segments: SegmentSet; skipped: Skipped[] } | null> {
+  let buf: Uint8Array;
+  try {
+    buf = await Deno.readFile(path);
+  } catch {
+    return null;
+  }
+  try {
+    if (new TextDecoder().decode(buf.subarray(0, 8)) !== MAGIC) throw new Error("bad magic");
+    const hlen = new DataView(buf.buffer, buf.byteOffset).getUint32(8, true);
+    const h = JSON.parse(new TextDecoder().decode(buf.subarray(12, 12 + hlen)));
+    const start = Math.ceil((12 + hlen) / 4) * 4;
+    const S: number = h.numSegments, F: number = h.totalFrames * h.frameDim;
+    if (buf.length !== start + 12 * S + 4 * F) throw new Error(`size ${buf.length} does not match header`);
+    const aligned = buf.byteOffset % 4 === 0 ? buf : buf.slice();
+    const ints = new Int32Array(aligned.buffer, aligned.byteOffset + start, 3 * S);
+    const lengths = ints.slice(0, S);
+    const offsets = new Int32Array(S);
+    for (let i = 1; i < S; i++) offsets[i] = offsets[i - 1] + lengths[i - 1];
+    return {
+      segments: {
+        frameDim: h.frameDim,
+        frames: new Float32Array(aligned.buffer, aligned.byteOffset + start + 12 * S, F),
+        offsets,
+        lengths,
+        labels: ints.slice(S, 2 * S),
+        utterance: ints.slice(2 * S, 3 * S),
+        utteranceIds: h.utteranceIds,
+      },
+      skipped: h.skipped,
+    };
+  } catch (e) {
+    log?.warn(`ignoring unreadable feature cache ${path} (${(e as Error).message}); computing again`);
+    return null;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Builds a {@link DynamicModel} from the config keys of `config.ts`, and attaches the ESN state cache.
+ *
+ * The reservoir is drawn from its own generator, seeded by `esnSeed` alone, so every model built with the
+ * same seed and ESN sizes has the same reservoir (the per-class models of an experiment share one, and a
+ * state cache computed for one serves all); the trainable weights are drawn from `rng`.
+ */
+import type { SequenceDataset } from "../data/sequences.ts";
+import { EchoStateNetwork } from "../esn.ts";
+import { Rng } from "../rng.ts";
+import type { DynamicModelConfig } from "./config.ts";
+import { DynamicModel } from "./dynamic_flow.ts";
+import type { SequenceEncoder } from "./encoder.ts";
+import { ContextGmm } from "./gmm.ts";
+import { FlowMixture, type FrameDensity } from "./mixture.ts";
+import { RecurrentEncoder } from "./rnn.ts";
+import { type CacheReport, EsnStateCache } from "./state_cache.ts";
+
+/** A model of the variant `cfg.model` for frames of `frameDim`. */
+export function buildDynamicModel(
+  cfg: DynamicModelConfig,
+  frameDim: number,
+  opts: { rng: Rng; esnSeed: number | string },
+): DynamicModel {
+  const esn = cfg.model === "dyn_esn_flow" || cfg.model === "gmm_esn";
+  const encoder: SequenceEncoder = esn
+    ? new EchoStateNetwork({
+      frameDim,
+      esnDim: cfg.esn_dim,
+      connPerNeuron: cfg.conn_per_neuron,
+      spectralRadius: cfg.spectral_radius,
+      leakingRate: cfg.leaking_rate,
+    }, new Rng(`esn:${opts.esnSeed}`))
+    : new RecurrentEncoder({ frameDim, stateDim: cfg.rnn_dim, cell: cfg.rnn_cell }, opts.rng);
+  const common = {
+    frameDim,
+    contextDim: encoder.stateDim,
+    hiddenDim: cfg.hidden_layer_dim,
+    numHiddenLayers: cfg.num_hidden_layers,
+  };
+  const density: FrameDensity = cfg.model === "gmm_esn" || cfg.model === "gmm_rnn"
+    ? new ContextGmm({ ...common, numComponents: cfg.n_components }, opts.rng)
+    : new FlowMixture({
+      ...common,
+      numFlowLayers: cfg.n_flow_layers,
+      toeplitz: cfg.use_toeplitz,
+      numMixtures: cfg.num_mixtures,
+      weights: cfg.mixture_weights,
+    }, opts.rng);
+  return new DynamicModel(encoder, density, cfg.model);
+}
+
+/**
+ * When the model's encoder is an ESN and `esn_cache_mb > 0`, computes the states of `data` once and
+ * attaches them (see `state_cache.ts`); returns what was cached, or null when no cache applies.
+ */
+export function attachStateCache(
+  model: DynamicModel,
+  data: SequenceDataset,
+  cfg: Pick<DynamicModelConfig, "esn_cache_mb">,
+): CacheReport[] | null {
+  if (!(model.encoder instanceof EchoStateNetwork) || cfg.esn_cache_mb <= 0) return null;
+  return EsnStateCache.attach(data, model.encoder, cfg.esn_cache_mb * 2 ** 20).report;
+}

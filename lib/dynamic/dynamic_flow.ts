@@ -1,0 +1,67 @@
+/**
+ * The sequence model: an encoder of the past and a conditional density of the next frame,
+ *
+ *   log p(x_1..x_T) = sum_t log p(x_t | h_{t-1}),   h_0 = 0,   h_t = encoder(h_{t-1}, x_t),
+ *
+ * with the encoder a fixed echo state network or a trained GRU/RNN, and the frame density a mixture of
+ * ESN-conditioned flows or a Gaussian mixture (the variants `dyn_esn_flow`, `dyn_rnn_flow`, `gmm_esn`,
+ * `gmm_rnn`; see `build.ts`). Only the real frames of a batch are evaluated (packed, `[R, D]`), and the
+ * per-frame terms are summed per sequence with `unsortedSegmentSum`, so padding contributes nothing.
+ * The training loss is that of the reference: `-(sum_b log p(sequence_b)) / B`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { SequenceBatch } from "../data/sequences.ts";
+import { childBuffers, childParameters, disposeModule, type NamedTensors } from "../nn/module.ts";
+import type { Rng } from "../rng.ts";
+import type { DensityModel } from "../runner/types.ts";
+import type { SequenceEncoder } from "./encoder.ts";
+import type { FrameDensity } from "./mixture.ts";
+import { sampleSequences } from "./sample.ts";
+import "./wasm_kernels.ts";
+
+export class DynamicModel implements DensityModel<SequenceBatch> {
+  constructor(readonly encoder: SequenceEncoder, readonly density: FrameDensity, readonly variant = "") {
+    if (encoder.stateDim !== density.contextDim || encoder.frameDim !== density.frameDim) {
+      throw new Error(
+        `DynamicModel: encoder (frame ${encoder.frameDim}, state ${encoder.stateDim}) does not fit the density ` +
+          `(frame ${density.frameDim}, context ${density.contextDim})`,
+      );
+    }
+  }
+
+  get frameDim(): number {
+    return this.density.frameDim;
+  }
+
+  /** `log p(x_t | h_{t-1})` of every real frame, packed order, `[R]`. */
+  frameLogProb(batch: SequenceBatch): tf.Tensor1D {
+    return tf.tidy(() => this.density.logProb(batch.x, this.encoder.states(batch)));
+  }
+
+  /** `log p(x_1..x_T)` of each sequence, `[B]`. */
+  logProb(batch: SequenceBatch): tf.Tensor1D {
+    return tf.tidy(() => tf.unsortedSegmentSum(this.frameLogProb(batch), batch.segments, batch.size));
+  }
+
+  /** `-(sum of per-sequence log-likelihoods) / B`, the loss of the reference model. */
+  loss(batch: SequenceBatch): tf.Scalar {
+    return tf.tidy(() => tf.div(tf.neg(tf.sum(this.frameLogProb(batch))), batch.size));
+  }
+
+  /** Sequences of the given lengths, drawn autoregressively (see {@link sampleSequences}). */
+  sample(lengths: readonly number[], rng: Rng): Promise<Float32Array[]> {
+    return sampleSequences(this.encoder, this.density, lengths, rng);
+  }
+
+  parameters(): NamedTensors<tf.Variable> {
+    return childParameters({ encoder: this.encoder, density: this.density });
+  }
+
+  buffers(): NamedTensors<tf.Variable> {
+    return childBuffers({ encoder: this.encoder, density: this.density });
+  }
+
+  dispose(): void {
+    disposeModule(this);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The conditional flow of one frame given its context: `numFlowLayers` {@link EsnFlowLayer}s sharing one
+ * slope rescale, over a standard normal base,
+ *
+ *   log p(x | h) = log N(f(x; h); 0, I) + log |det df/dx|,
+ *
+ * where the data-to-latent map f applies layer L-1 first and layer 0 last (as `frame_logp` of the reference
+ * `torch_esn_flow.py`, which loops over `reversed(self.nets)`), so sampling `x = f^{-1}(z; h)` starts at
+ * layer 0. Layer i here is `nets[i]` there, with the same parameters.
+ *
+ * Fused path: the context enters every conditioner only through its first layer, so
+ * {@link contextWeight} stacks the `[N, l]` context blocks of all layers into one `[N, L * l]` matrix and
+ * {@link logProbProjected} takes the result of the single product `h W + c` (R x N x L*l multiply-adds).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type Bijector, checkShape, type Transformed } from "../flows/bijector.ts";
+import type { ConditionerOptions } from "../nn/conditioner.ts";
+import { childParameters, type NamedTensors } from "../nn/module.ts";
+import type { Rng } from "../rng.ts";
+import { EsnFlowLayer } from "./esn_flow_layer.ts";
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+export interface EsnFlowOptions extends ConditionerOptions {
+  /** Number of flow layers L (>= 1). */
+  readonly numFlowLayers: number;
+}
+
+/** `log N(z; 0, I)` per row of `z: [R, D]`. */
+export function standardNormalLogProb(z: tf.Tensor2D): tf.Tensor1D {
+  return tf.sub(tf.mul(-0.5, tf.sum(tf.square(z), -1)), 0.5 * z.shape[1] * LOG_2PI) as tf.Tensor1D;
+}
+
+export class EsnFlow implements Bijector {
+  readonly layers: readonly EsnFlowLayer[];
+  /** The per-dimension slope rescale shared by all layers, `[D]`, initialised to 1. */
+  readonly rescale: tf.Variable;
+
+  constructor(readonly opts: EsnFlowOptions, rng: Rng) {
+    if (!(Number.isInteger(opts.numFlowLayers) && opts.numFlowLayers >= 1)) {
+      throw new Error(`EsnFlow: n_flow_layers must be an integer >= 1, got ${opts.numFlowLayers}`);
+    }
+    this.rescale = tf.variable(tf.ones([opts.frameDim]));
+    this.layers = Array.from(
+      { length: opts.numFlowLayers },
+      () => new EsnFlowLayer(opts, rng, { rescale: this.rescale }),
+    );
+  }
+
+  get frameDim(): number {
+    return this.opts.frameDim;
+  }
+
+  get contextDim(): number {
+    return this.opts.contextDim;
+  }
+
+  /** Width of the context projection: L * l. */
+  get projectionDim(): number {
+    return this.layers.length * this.opts.hiddenDim;
+  }
+
+  /** The context blocks of all first layers side by side, `[N, L * l]`. */
+  contextWeight(): tf.Tensor2D {
+    return tf.concat(this.layers.map((l) => l.conditioner.contextWeight()), 1);
+  }
+
+  /** The first-layer biases side by side, `[L * l]`. */
+  contextBias(): tf.Tensor1D {
+    return tf.concat(this.layers.map((l) => l.conditioner.firstBias()));
+  }
+
+  /** `h W + c`, `[R, L * l]` (see {@link contextWeight}). */
+  projectContext(h: tf.Tensor2D): tf.Tensor2D {
+    return tf.add(tf.matMul(h, this.contextWeight()), this.contextBias());
+  }
+
+  #slices(hc: tf.Tensor2D): tf.Tensor2D[] {
+    return tf.split(hc, this.layers.length, 1) as tf.Tensor2D[];
+  }
+
+  #check(x: tf.Tensor, context: tf.Tensor | undefined): asserts context is tf.Tensor2D {
+    checkShape("EsnFlow", "x", x, [this.frameDim]);
+    if (!context) throw new Error("EsnFlow: a context h_{t-1} of shape [batch, esn_dim] is required");
+    checkShape("EsnFlow", "context", context, [this.contextDim]);
+  }
+
+  forward(x: tf.Tensor, context?: tf.Tensor): Transformed {
+    this.#check(x, context);
+    return this.forwardProjected(x as tf.Tensor2D, this.projectContext(context));
+  }
+
+  inverse(z: tf.Tensor, context?: tf.Tensor): Transformed {
+    this.#check(z, context);
+    return this.inverseProjected(z as tf.Tensor2D, this.projectContext(context));
+  }
+
+  /** Data to latent given `hc = projectContext(h)`: layers L-1, ..., 0. */
+  forwardProjected(x: tf.Tensor2D, hc: tf.Tensor2D): Transformed {
+    const parts = this.#slices(hc);
+    let z = x;
+    let logDet: tf.Tensor1D | null = null;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const out = this.layers[i].forwardProjected(z, parts[i]);
+      z = out.y as tf.Tensor2D;
+      logDet = logDet ? tf.add(logDet, out.logDet) : out.logDet;
+    }
+    return { y: z, logDet: logDet! };
+  }
+
+  /** Latent to data given `hc = projectContext(h)`: layers 0, ..., L-1. */
+  inverseProjected(z: tf.Tensor2D, hc: tf.Tensor2D): Transformed {
+    const parts = this.#slices(hc);
+    let x = z;
+    let logDet: tf.Tensor1D | null = null;
+    this.layers.forEach((layer, i) => {
+      const out = layer.inverseProjected(x, parts[i]);
+      x = out.y as tf.Tensor2D;
+      logDet = logDet ? tf.add(logDet, out.logDet) : out.logDet;
+    });
+    return { y: x, logDet: logDet! };
+  }
+
+  /** `log p(x | h)` per row given `hc = projectContext(h)`, `[R]`. */
+  logProbProjected(x: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor1D {
+    const { y, logDet } = this.forwardProjected(x, hc);
+    return tf.add(logDet, standardNormalLogProb(y as tf.Tensor2D));
+  }
+
+  /** `log p(x | h)` per row, `x: [R, D]`, `h: [R, N]`. */
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor1D {
+    this.#check(x, h);
+    return this.logProbProjected(x, this.projectContext(h));
+  }
+
+  parameters(): NamedTensors<tf.Variable> {
+    return [
+      ...childParameters(Object.fromEntries(this.layers.map((l, i) => [`layer/${i}`, l]))),
+      ["rescale", this.rescale],
+    ];
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * A multilayer perceptron: `Linear -> act -> ... -> Linear`, the usual conditioner of coupling layers.
+ *
+ * Hidden layers use PyTorch's default initialisation (see {@link Linear}); `zeroOutput` makes the last
+ * layer zero, so a coupling layer built on it starts as the identity map (Glow, Kingma & Dhariwal 2018),
+ * which keeps deep flows stable at the start of training.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../rng.ts";
+import { Linear } from "./linear.ts";
+import { childParameters, type Module, type NamedTensors } from "./module.ts";
+
+export type Activation = "relu" | "tanh" | "leaky_relu";
+export const ACTIVATIONS: readonly Activation[] = ["relu", "tanh", "leaky_relu"];
+
+export interface MLPOptions {
+  readonly inDim: number;
+  /** Widths of the hidden layers (may be empty: a single linear layer). */
+  readonly hidden: readonly number[];
+  readonly outDim: number;
+  /** Hidden nonlinearity (default `relu`); `leaky_relu` has slope 0.01 as in PyTorch. */
+  readonly activation?: Activation;
+  /** Applied to the output (default none), e.g. `tanh` for bounded scales. */
+  readonly outputActivation?: Activation;
+  /** Zero-initialise the output layer (default false). */
+  readonly zeroOutput?: boolean;
+}
+
+/**
+ * `x W` with a gradient that transposes explicitly: `dx = dy transpose(W)`, `dW = transpose(x) dy`.
+ * tfjs's own gradient uses transposed-operand matMuls, which the wasm backend runs on a slow path:
+ * measured on a 256x256x256 product, 20-26 ms against 3 ms for transpose + plain matMul. With it, a
+ * training step of the RealNVP of experiments/realnvp_moons.ts runs about 5x faster on wasm.
+ */
+export const matMulFastGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.matMul(x, w),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy as tf.Tensor2D)];
+    },
+  };
+}) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+/** A {@link Linear} layer's map, `x W + b`, through {@link matMulFastGrad}. */
+export function linearFastGrad(layer: Linear, x: tf.Tensor2D): tf.Tensor2D {
+  const y = matMulFastGrad(x, layer.weight as tf.Tensor2D);
+  return layer.bias ? tf.add<tf.Tensor2D>(y, layer.bias) : y;
+}
+
+function activate(x: tf.Tensor2D, act: Activation): tf.Tensor2D {
+  switch (act) {
+    case "relu":
+      return tf.relu(x);
+    case "tanh":
+      return tf.tanh(x);
+    case "leaky_relu":
+      return tf.leakyRelu(x, 0.01);
+  }
+}
+
+export class MLP implements Module {
+  readonly layers: readonly Linear[];
+  readonly activation: Activation;
+  readonly outputActivation: Activation | null;
+
+  constructor(rng: Rng, opts: MLPOptions) {
+    const act = opts.activation ?? "relu";
+    for (const a of [act, opts.outputActivation ?? "relu"]) {
+      if (!ACTIVATIONS.includes(a)) throw new Error(`MLP: unknown activation "${a}"; valid: ${ACTIVATIONS}`);
+    }
+    const widths = [opts.inDim, ...opts.hidden, opts.outDim];
+    const layers: Linear[] = [];
+    for (let i = 0; i + 1 < widths.length; i++) {
+      const last = i + 2 === widths.length;
+      layers.push(
+        new Linear(widths[i], widths[i + 1], rng, { init: last && opts.zeroOutput ? "zeros" : "uniform" }),
+      );
+    }
+    this.layers = layers;
+    this.activation = act;
+    this.outputActivation = opts.outputActivation ?? null;
+  }
+
+  /** `x: [batch, inDim]` to `[batch, outDim]`. */
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      let h = x;
+      this.layers.forEach((layer, i) => {
+        h = linearFastGrad(layer, h);
+        if (i + 1 < this.layers.length) h = activate(h, this.activation);
+      });
+      return this.outputActivation ? activate(h, this.outputActivation) : h;
+    });
+  }
+
+  parameters(): NamedTensors<tf.Variable> {
+    return childParameters(Object.fromEntries(this.layers.map((l, i) => [String(i), l])));
+  }
+}

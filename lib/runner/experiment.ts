@@ -1,0 +1,251 @@
+/**
+ * The Experiment runner, after the Self-Normalizing Flows runner (Keller et al. 2021,
+ * `snf/train/experiment.py`): build data, model and optimizer from an {@link ExperimentSpec}; train with
+ * per-batch linear learning-rate warmup and optional global-norm gradient clipping; every `eval_epochs`
+ * evaluate the exact likelihood on validation (and train), and when validation improves evaluate test
+ * and write the best checkpoint; sample every `sample_epochs` and at the end; write `last.ckpt` after
+ * every epoch so `--resume` continues from the next one with the same result as an uninterrupted run.
+ *
+ * The run directory gets `config.json`, `metrics.jsonl` (every metric record; appended on resume),
+ * `summary.json`, the checkpoints and `sample_dir`.
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { BackendInfo } from "../backend.ts";
+import type { Config, ConfigSchema } from "../config.ts";
+import { disposeModule } from "../nn/module.ts";
+import { Rng } from "../rng.ts";
+import {
+  type Checkpoint,
+  checkpointPathOf,
+  LAST_CHECKPOINT,
+  loadCheckpoint,
+  restoreCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+import type { commonConfig } from "./common_config.ts";
+import { type EvalResult, evaluate } from "./evaluate.ts";
+import { appendJsonl, exists, join, writeJsonAtomic } from "./run_dir.ts";
+import { ResumableRng } from "./run_rng.ts";
+import { trainEpoch } from "./train_epoch.ts";
+import type { Batch, Dataset, DensityModel, ExperimentSpec, RunContext, RunOptions } from "./types.ts";
+
+/** The keys every experiment schema has (see common_config.ts). */
+export type CommonConfig = Config<typeof commonConfig>;
+
+/** Run options plus the backend the CLI selected (recorded in config.json and the summary). */
+export interface ExperimentOptions extends RunOptions {
+  readonly backend?: BackendInfo | null;
+  /** The checkpoint `resume` points at, when the caller has already loaded it (saves a second read). */
+  readonly checkpoint?: Checkpoint | null;
+}
+
+type Best = Record<string, number | null>;
+
+/** Prefixes the metrics of `r` with `prefix_` (`val_nll`, `test_bpd`, ...). */
+function prefixed(prefix: string, r: EvalResult): Best {
+  const out: Best = {};
+  for (const [k, v] of Object.entries(r)) if (k !== "n") out[`${prefix}_${k}`] = v;
+  return out;
+}
+
+/**
+ * One training run of an {@link ExperimentSpec} with a resolved config; {@link Experiment.run} does
+ * everything the module doc lists and returns the summary.
+ */
+export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch = Batch> {
+  readonly cfg: Config<S>;
+  readonly common: CommonConfig;
+  readonly runDir: string;
+  readonly sampleDir: string;
+  /** Where the best checkpoint goes: `checkpoint_path`, else `<run dir>/best.ckpt`. */
+  readonly bestPath: string;
+  readonly lastPath: string;
+  #active = false;
+
+  constructor(readonly spec: ExperimentSpec<S, B>, cfg: Config<S>, readonly opts: ExperimentOptions) {
+    const need = ["seed", "lr", "epochs", "batch_size", "warmup_epochs", "eval_epochs", "sample_dir"];
+    const missing = need.filter((k) => !(k in cfg));
+    if (missing.length) {
+      throw new Error(`Experiment "${spec.name}": config lacks the common keys ${missing.join(", ")}`);
+    }
+    this.cfg = cfg;
+    this.common = cfg as unknown as CommonConfig;
+    this.runDir = opts.runDir;
+    const sd = this.common.sample_dir;
+    this.sampleDir = sd.startsWith("/") ? sd : join(this.runDir, sd);
+    this.bestPath = this.common.checkpoint_path ?? join(this.runDir, "best.ckpt");
+    this.lastPath = join(this.runDir, LAST_CHECKPOINT);
+  }
+
+  /** Runs the experiment to the end and returns the summary (also written to summary.json). */
+  async run(): Promise<Record<string, unknown>> {
+    const t0 = performance.now();
+    const { log } = this.opts;
+    const c = this.common;
+    Deno.mkdirSync(this.runDir, { recursive: true });
+    const metricsPath = join(this.runDir, "metrics.jsonl");
+    this.#active = true;
+    log.onRecord((r) => this.#active && appendJsonl(metricsPath, r));
+
+    const ckpt = this.opts.checkpoint ??
+      (this.opts.resume ? await loadCheckpoint(checkpointPathOf(this.opts.resume)) : null);
+    if (ckpt) this.#warnConfigDiff(ckpt);
+    const rng = new ResumableRng(c.seed);
+    const ctx: RunContext = { runDir: this.runDir, sampleDir: this.sampleDir, rng, log };
+    const data = await this.spec.data(this.cfg, ctx);
+    let model: DensityModel<B> | null = null;
+    let optimizer: tf.Optimizer | null = null;
+    try {
+      model = this.spec.model(this.cfg, data, ctx);
+      optimizer = this.spec.optimizer(this.cfg);
+      let epoch = 0, step = 0;
+      let best: Best = { best_epoch: null };
+      if (ckpt) {
+        await restoreCheckpoint(ckpt, this.spec.name, model as DensityModel, optimizer);
+        rng.restore(ckpt.header.rng);
+        ({ epoch, step } = ckpt.header);
+        best = { ...ckpt.header.best };
+        log.info(`Resuming ${this.spec.name} from "${ckpt.path}" after epoch ${epoch} (step ${step})`);
+        log.metric("resume", { from: ckpt.path, epoch, step });
+      }
+      await this.#writeConfig(ckpt);
+
+      let lastSampled = -1;
+      for (epoch++; epoch <= c.epochs; epoch++) {
+        step = await trainEpoch({
+          model,
+          optimizer,
+          data,
+          cfg: c,
+          rng,
+          log,
+          epoch,
+          step,
+          bestPath: this.bestPath,
+        });
+        if (epoch % c.eval_epochs === 0) {
+          best = await this.#evaluate(model, optimizer, data, epoch, step, best, rng);
+        }
+        if (c.sample_epochs !== null && epoch % c.sample_epochs === 0) {
+          await this.#sample(model, data, epoch);
+          lastSampled = epoch;
+        }
+        await this.#save(this.lastPath, model, optimizer, epoch, step, best, rng);
+      }
+      const done = Math.max(c.epochs, ckpt?.header.epoch ?? 0);
+      if (lastSampled !== done) await this.#sample(model, data, done);
+      const extra = (await this.spec.finish?.(model, data, this.cfg, ctx)) ?? {};
+      const summary = {
+        experiment: this.spec.name,
+        name: c.name || this.spec.name,
+        ...best,
+        epochs: done,
+        steps: step,
+        wall_s: (performance.now() - t0) / 1000,
+        backend: this.opts.backend?.backend ?? null,
+        adapter: this.opts.backend?.adapter ?? null,
+        run_dir: this.runDir,
+        best_checkpoint: best.best_epoch !== null && exists(this.bestPath) ? this.bestPath : null,
+        ...extra,
+      };
+      log.metric("summary", summary);
+      await writeJsonAtomic(join(this.runDir, "summary.json"), summary);
+      return summary;
+    } finally {
+      this.#active = false;
+      if (model) disposeModule(model);
+      optimizer?.dispose();
+      data.dispose?.();
+    }
+  }
+
+  #warnConfigDiff(ckpt: Checkpoint): void {
+    const saved = ckpt.header.config;
+    const now = this.cfg as Record<string, unknown>;
+    for (const k of new Set([...Object.keys(saved), ...Object.keys(now)])) {
+      if (!(k in now)) this.opts.log.warn(`checkpoint config key "${k}" no longer exists; ignored`);
+      else if (!(k in saved)) this.opts.log.warn(`config key "${k}" is new since the checkpoint: ${now[k]}`);
+      else if (saved[k] !== now[k]) {
+        this.opts.log.warn(
+          `config key "${k}" differs from the checkpoint: ${saved[k]} (checkpoint) -> ${now[k]}`,
+        );
+      }
+    }
+  }
+
+  async #writeConfig(ckpt: Checkpoint | null): Promise<void> {
+    await writeJsonAtomic(join(this.runDir, "config.json"), {
+      experiment: this.spec.name,
+      config: this.cfg,
+      backend: this.opts.backend?.backend ?? null,
+      adapter: this.opts.backend?.adapter ?? null,
+      resumed_from: ckpt?.path ?? null,
+      created: new Date().toISOString(),
+    });
+  }
+
+  async #evaluate(
+    model: DensityModel<B>,
+    optimizer: tf.Optimizer,
+    data: Dataset<B>,
+    epoch: number,
+    step: number,
+    best: Best,
+    rng: Rng,
+  ): Promise<Best> {
+    const c = this.common, log = this.opts.log;
+    const bs = c.eval_batch_size ?? c.batch_size;
+    if (c.eval_train) {
+      log.metric("eval", {
+        split: "train",
+        epoch,
+        step,
+        ...(await evaluate(model, data, "train", bs, c.max_eval_ex)),
+      });
+    }
+    const val = await evaluate(model, data, "val", bs, c.max_eval_ex);
+    log.metric("eval", { split: "val", epoch, step, ...val });
+    if (best.val_nll != null && !(val.nll < best.val_nll)) return best;
+    const test = await evaluate(model, data, "test", bs, c.max_eval_ex);
+    log.metric("eval", { split: "test", epoch, step, ...test });
+    const next = { best_epoch: epoch, ...prefixed("val", val), ...prefixed("test", test) };
+    await this.#save(this.bestPath, model, optimizer, epoch, step, next, rng);
+    log.info(`New best validation NLL ${val.nll.toFixed(4)} at epoch ${epoch}; saved "${this.bestPath}"`);
+    return next;
+  }
+
+  async #sample(model: DensityModel<B>, data: Dataset<B>, epoch: number): Promise<void> {
+    if (!this.spec.sample) return;
+    Deno.mkdirSync(this.sampleDir, { recursive: true });
+    // A stream of its own, so how often samples are drawn never changes the training stream.
+    const rng = new Rng(`${this.common.seed}:sample:${epoch}`);
+    const ctx: RunContext = { runDir: this.runDir, sampleDir: this.sampleDir, rng, log: this.opts.log };
+    const files = await this.spec.sample(model, data, this.cfg, ctx, epoch);
+    this.opts.log.metric("samples", { epoch, files });
+  }
+
+  #save(
+    path: string,
+    model: DensityModel<B>,
+    optimizer: tf.Optimizer,
+    epoch: number,
+    step: number,
+    best: Best,
+    rng: Rng,
+  ): Promise<void> {
+    return saveCheckpoint(
+      path,
+      {
+        experiment: this.spec.name,
+        config: this.cfg as Record<string, never>,
+        epoch,
+        step,
+        best,
+        rng: rng.state(),
+        backend: this.opts.backend?.backend ?? null,
+      },
+      model as DensityModel,
+      optimizer,
+    );
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The CLI, tested by spawning main.ts with the permissions of the `run` task and asserting stdout,
+ * stderr and the exit code. Runs use `gaussian_2d` on the cpu backend with a few hundred points, so each
+ * spawn takes about a second.
+ */
+import assert from "node:assert/strict";
+import { gaussian2d } from "../experiments/gaussian_2d.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
+const SMALL = [
+  "--backend",
+  "cpu",
+  "--n_train",
+  "200",
+  "--n_val",
+  "50",
+  "--n_test",
+  "50",
+  "--batch_size",
+  "50",
+];
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[], cwd = ROOT, env: Record<string, string> = {}): Promise<Result> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", `${ROOT}deno.json`, ...PERMS, `${ROOT}main.ts`, ...args],
+    cwd,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await cmd.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("--list and --help print every experiment", async (t) => {
+  await t.step("--list: name and description, exit 0", async () => {
+    const r = await cli(["--list"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`gaussian_2d\\s+${gaussian2d.description.slice(0, 20)}`));
+  });
+  await t.step("--help: usage, flags and the list", async () => {
+    const r = await cli(["--help"]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const s of ["Usage:", "--backend", "--resume", "--json", "--out", "gaussian_2d"]) {
+      assert.ok(r.stdout.includes(s), s);
+    }
+  });
+  await t.step("--name X --help: every key with type and default", async () => {
+    const r = await cli(["--name", "gaussian_2d", "--help"]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const [k, f] of Object.entries(gaussian2d.config)) {
+      const flag = k === "name" ? "run_name" : k;
+      const def = f.default === null
+        ? "none"
+        : typeof f.default === "string"
+        ? JSON.stringify(f.default)
+        : String(f.default);
+      const line = r.stdout.split("\n").find((l) => l.trim().startsWith(`--${flag} `));
+      assert.ok(line, `no help line for ${k}`);
+      assert.ok(
+        line.includes(f.type === "choice" ? "{" : f.type) && line.includes(def) && line.includes(f.doc),
+        line,
+      );
+    }
+  });
+});
+
+Deno.test("usage errors exit 2 and list the valid choices", async (t) => {
+  await t.step("unknown experiment lists the names", async () => {
+    const r = await cli(["--name", "nope"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Unknown experiment "nope"\. Valid names: .*gaussian_2d/);
+    assert.equal(r.stdout, "");
+  });
+  await t.step("unknown key lists the keys", async () => {
+    const r = await cli(["--name", "gaussian_2d", "--learning_rate", "1"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Unknown config key "learning_rate"\. Valid keys: .*batch_size.*lr/);
+  });
+  await t.step("wrong type names the expected type", async () => {
+    const r = await cli(["--name", "gaussian_2d", "--epochs", "2.5"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--epochs expects an integer, got "2\.5"/);
+    const c = await cli(["--name", "gaussian_2d", "--optimizer", "rmsprop"]);
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /must be one of adam, sgd/);
+  });
+  await t.step("bad --backend lists the backends", async () => {
+    const r = await cli(["--name", "gaussian_2d", "--backend", "tpu"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /auto, webgpu, wasm, cpu/);
+  });
+});
+
+Deno.test("a run writes its directory; overrides reach config.json; --json is pure JSON lines", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "echoflow_cli_" });
+  try {
+    await t.step("default run directory under runs/ with overrides", async () => {
+      const r = await cli([
+        "--name=gaussian_2d",
+        ...SMALL,
+        "--epochs",
+        "2",
+        "--lr",
+        "0.02",
+        "--eval_train",
+        "--no-log_timing",
+        "--grad_clip_norm",
+        "5",
+        "--run_name",
+        "first",
+        "--quiet",
+      ], dir);
+      assert.equal(r.code, 0, r.stderr);
+      const runs = [...Deno.readDirSync(`${dir}/runs`)].map((e) => e.name);
+      assert.equal(runs.length, 1);
+      assert.match(runs[0], /^first-\d{8}-\d{6}$/);
+      const cfg = JSON.parse(Deno.readTextFileSync(`${dir}/runs/${runs[0]}/config.json`));
+      assert.equal(cfg.experiment, "gaussian_2d");
+      assert.equal(cfg.backend, "cpu");
+      assert.deepEqual(
+        [cfg.config.epochs, cfg.config.lr, cfg.config.eval_train, cfg.config.grad_clip_norm, cfg.config.name],
+        [2, 0.02, true, 5, "first"],
+      );
+      for (
+        const f of ["metrics.jsonl", "summary.json", "best.ckpt", "last.ckpt", "samples/samples_epoch2.csv"]
+      ) {
+        assert.ok(Deno.statSync(`${dir}/runs/${runs[0]}/${f}`).isFile, f);
+      }
+    });
+    await t.step("--json: every stdout line is JSON, the last is the summary", async () => {
+      const r = await cli([
+        "--name",
+        "gaussian_2d",
+        ...SMALL,
+        "--epochs",
+        "2",
+        "--log_interval",
+        "2",
+        "--json",
+        "--out",
+        `${dir}/j`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const recs = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(
+        new Set(recs.map((x) => x.kind)),
+        new Set(["train", "epoch", "eval", "samples", "summary"]),
+      );
+      const last = recs.at(-1);
+      assert.equal(last.kind, "summary");
+      assert.equal(last.backend, "cpu");
+      assert.ok(Number.isFinite(last.test_nll) && Number.isFinite(last.ref_true_test_nll));
+      assert.match(r.stderr, /backend: cpu/);
+      const { kind: _, ...rest } = last;
+      assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${dir}/j/summary.json`)), rest);
+      const lines = Deno.readTextFileSync(`${dir}/j/metrics.jsonl`).trimEnd().split("\n");
+      assert.equal(lines.length, recs.length);
+    });
+    await t.step("--resume continues a run dir, appends metrics, warns about changed keys", async () => {
+      const r = await cli(["--resume", `${dir}/j`, "--epochs", "3", "--json", "--backend", "cpu"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /warning: config key "epochs" differs from the checkpoint: 2 \(checkpoint\) -> 3/,
+      );
+      const recs = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(recs.filter((x) => x.kind === "epoch").map((x) => x.epoch), [3]);
+      assert.equal(recs.at(-1).epochs, 3);
+      const all = Deno.readTextFileSync(`${dir}/j/metrics.jsonl`).trimEnd().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      assert.deepEqual(all.filter((x) => x.kind === "epoch").map((x) => x.epoch), [1, 2, 3]);
+    });
+    await t.step("runtime failure exits 1 without a stack trace", async () => {
+      const bytes = Deno.readFileSync(`${dir}/j/last.ckpt`);
+      Deno.writeFileSync(`${dir}/cut.ckpt`, bytes.subarray(0, bytes.length - 100));
+      const r = await cli(["--resume", `${dir}/cut.ckpt`, "--backend", "cpu"]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /error: Cannot load checkpoint ".*cut\.ckpt": file has \d+ bytes, its header expects \d+/,
+      );
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+      const d = await cli(["--resume", `${dir}/cut.ckpt`, "--backend", "cpu"], ROOT, { ECHOFLOW_DEBUG: "1" });
+      assert.equal(d.code, 1);
+      assert.match(d.stderr, /\n\s+at /);
+    });
+    await t.step("divergence exits 1 naming epoch and batch", async () => {
+      const r = await cli([
+        "--name",
+        "gaussian_2d",
+        ...SMALL,
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e12",
+        "--warmup_epochs",
+        "0",
+        "--out",
+        `${dir}/nan`,
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /error: Training diverged: loss is (NaN|-?Infinity) at epoch 1, batch \d+/);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
