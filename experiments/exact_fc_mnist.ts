@@ -13,13 +13,28 @@ import type { Bijector } from "../lib/flows/bijector.ts";
 import { ExactFC } from "../lib/flows/exact.ts";
 import { experimentConfig } from "../lib/runner/common_config.ts";
 import type { ExperimentSpec } from "../lib/runner/types.ts";
-import { activation, ACTIVATIONS, mnistData, mnistKeys, mnistModel, writeMnistPictures } from "./mnist_common.ts";
+import {
+  activation,
+  ACTIVATIONS,
+  mnistData,
+  mnistKeys,
+  mnistModel,
+  writeMnistPictures,
+} from "./mnist_common.ts";
 
 const config = experimentConfig({
   ...mnistKeys,
   num_layers: int(2, "Number of exact FC layers"),
   activation: choice(ACTIVATIONS, "SLR", "Activation between the layers: SLR(0.3), LLR or Spline"),
-}, { lr: 1e-4, batch_size: 100, warmup_epochs: 10, epochs: 100, log_interval: 100, sample_epochs: 1, log_timing: true });
+}, {
+  lr: 1e-4,
+  batch_size: 100,
+  warmup_epochs: 10,
+  epochs: 100,
+  log_interval: 100,
+  sample_epochs: 1,
+  log_timing: true,
+});
 
 export const exactFcMnist: ExperimentSpec<typeof config, VectorBatch> = {
   name: "exact_fc_mnist",

@@ -28,11 +28,19 @@ export const PROFILES = ["paper", "quick"] as const;
 /** Keys every MNIST experiment has. */
 export const mnistKeys = {
   profile: choice(PROFILES, "paper", "paper: 28x28, all training images; quick: 14x14, at most 2,000"),
-  mnist_dir: str("", "Directory with the MNIST IDX files (standard 50k/10k/10k protocol); empty: bundled digits"),
+  mnist_dir: str(
+    "",
+    "Directory with the MNIST IDX files (standard 50k/10k/10k protocol); empty: bundled digits",
+  ),
   split_seed: int(0, "Seed of the train/val/test split of the bundled 10,000 digits"),
-  max_train: int(null, "Use at most this many training images (none: the profile's choice)", { nullable: true }),
+  max_train: int(null, "Use at most this many training images (none: the profile's choice)", {
+    nullable: true,
+  }),
   sample_true_inv: bool(false, "Also write samples drawn with the exact inverse of every layer"),
-  plot_recon: bool(false, "Write test images, their reconstructions x^ = R(W x) and |x - x^| each sample epoch"),
+  plot_recon: bool(
+    false,
+    "Write test images, their reconstructions x^ = R(W x) and |x - x^| each sample epoch",
+  ),
 };
 
 /** Keys of the self-normalizing experiments (names and defaults of the reference). */
@@ -88,7 +96,10 @@ export function mnistModel(
 ): SelfNormFlowModel<VectorBatch> {
   const pre = imagePreprocessing(ctx.rng);
   const seq = new FlowSequential([...pre, ...layers]);
-  const flow = new Flow(eventShape.length === 1 ? seq : new Reshape(eventShape, seq), new StandardNormal(eventShape));
+  const flow = new Flow(
+    eventShape.length === 1 ? seq : new Reshape(eventShape, seq),
+    new StandardNormal(eventShape),
+  );
   return new SelfNormFlowModel<VectorBatch>(flow, selfNorm);
 }
 
@@ -139,7 +150,11 @@ export async function writeMnistPictures(
     files.push(join(ctx.sampleDir, file));
     await writePng(files[files.length - 1], grid(values, n, title));
   };
-  await draw(!approx, `samples_epoch${epoch}.png`, `samples, epoch ${epoch}${approx ? " (inverse by R)" : ""}`);
+  await draw(
+    !approx,
+    `samples_epoch${epoch}.png`,
+    `samples, epoch ${epoch}${approx ? " (inverse by R)" : ""}`,
+  );
   if (cfg.sample_true_inv && approx) {
     await draw(true, `samples_trueinv_epoch${epoch}.png`, `samples with the exact inverse, epoch ${epoch}`);
   }
@@ -152,7 +167,10 @@ export async function writeMnistPictures(
     const diff = x.map((v, i) => Math.abs(v - xHat[i]));
     files.push(join(ctx.sampleDir, `recon_epoch${epoch}.png`));
     const all = new Float32Array([...x, ...xHat, ...diff]);
-    await writePng(files[files.length - 1], grid(all, 3 * k, `test x | reconstruction | |difference|, epoch ${epoch}`));
+    await writePng(
+      files[files.length - 1],
+      grid(all, 3 * k, `test x | reconstruction | |difference|, epoch ${epoch}`),
+    );
   }
   return files;
 }

@@ -7,6 +7,8 @@ import { gaussian2d } from "./gaussian_2d.ts";
 import { realnvpMoons } from "./realnvp_moons.ts";
 import { selfnormFcMnist } from "./selfnorm_fc_mnist.ts";
 import { exactFcMnist } from "./exact_fc_mnist.ts";
+import { toydensity } from "./toydensity.ts";
+import { esnFlowSynthetic } from "./esn_flow_synthetic.ts";
 
 // deno-lint-ignore no-explicit-any
 export const REGISTRY: Readonly<Record<string, ExperimentSpec<any, any>>> = Object.freeze({
@@ -14,6 +16,8 @@ export const REGISTRY: Readonly<Record<string, ExperimentSpec<any, any>>> = Obje
   realnvp_moons: realnvpMoons,
   selfnorm_fc_mnist: selfnormFcMnist,
   exact_fc_mnist: exactFcMnist,
+  toydensity: toydensity,
+  esn_flow_synthetic: esnFlowSynthetic,
 });
 
 /** Looks up an experiment by name; `undefined` when unknown. */

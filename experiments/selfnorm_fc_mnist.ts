@@ -31,7 +31,15 @@ const config = experimentConfig({
   ...snfKeys,
   num_layers: int(2, "Number of SelfNormFC layers"),
   activation: choice(ACTIVATIONS, "SLR", "Activation between the layers: SLR(0.3), LLR or Spline"),
-}, { lr: 1e-4, batch_size: 100, warmup_epochs: 10, epochs: 100, log_interval: 100, sample_epochs: 1, log_timing: true });
+}, {
+  lr: 1e-4,
+  batch_size: 100,
+  warmup_epochs: 10,
+  epochs: 100,
+  log_interval: 100,
+  sample_epochs: 1,
+  log_timing: true,
+});
 
 export const selfnormFcMnist: ExperimentSpec<typeof config, VectorBatch> = {
   name: "selfnorm_fc_mnist",

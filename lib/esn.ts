@@ -56,6 +56,7 @@ export class EchoStateNetwork implements SequenceEncoder {
   readonly feedback: tf.Variable;
   #host: { res: FixedRowSparse; fbT: Float32Array };
   #hostIds: readonly object[] = [];
+  #fingerprint: string | null = null;
 
   /** Draws the reservoir from `rng` (same seed, same reservoir). */
   constructor(opts: EsnOptions, rng: Rng) {
@@ -127,6 +128,25 @@ export class EchoStateNetwork implements SequenceEncoder {
       fbT: transpose(Float32Array.from(fb), n, this.frameDim),
     };
     this.#hostIds = this.buffers().map(([, t]) => t.dataId);
+    this.#fingerprint = null;
+  }
+
+  /**
+   * A digest of the sizes and weights (FNV-1a over their float32 bytes): two networks with the same
+   * fingerprint compute the same states, so one state cache serves both (e.g. per-class models built with
+   * the same seed).
+   */
+  fingerprint(): string {
+    const { res, fbT } = this.host();
+    if (this.#fingerprint === null) {
+      let h = 0x811c9dc5;
+      const mix = (bytes: Uint8Array) => {
+        for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+      };
+      for (const a of [res.values, res.columns, fbT]) mix(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      this.#fingerprint = `esn:${this.frameDim}x${this.esnDim}x${this.connPerNeuron}:a${this.leakingRate}:${(h >>> 0).toString(16)}`;
+    }
+    return this.#fingerprint;
   }
 
   /** The dense W_res, `[N, N]` (tests and the dense reference). */
@@ -145,14 +165,15 @@ export class EchoStateNetwork implements SequenceEncoder {
   }
 
   /**
-   * `h_{t-1}` of the batch's real frames, `[R, N]`: the batch's cached states when they come from this
-   * network (see `lib/dynamic/state_cache.ts`), else {@link encodePacked} on the host.
+   * `h_{t-1}` of the batch's real frames, `[R, N]`: the batch's cached states when they come from a
+   * network with this one's {@link fingerprint} (see `lib/dynamic/state_cache.ts`), else
+   * {@link encodePacked} on the host.
    */
   states(batch: SequenceBatch): tf.Tensor2D {
     if (batch.frameDim !== this.frameDim) {
       throw new Error(`EchoStateNetwork: batch frame_dim ${batch.frameDim} != ESN frame_dim ${this.frameDim}`);
     }
-    if (batch.states && batch.stateSource === this) return batch.states;
+    if (batch.states && batch.stateKey === this.fingerprint()) return batch.states;
     return tf.tensor2d(this.encodePacked(batch.packedHost, batch.lengths), [batch.frames, this.esnDim]);
   }
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { selectBackend } from "../lib/backend.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { SequenceBatch, SequenceDataset } from "../lib/data/sequences.ts";
-import { buildDynamicModel } from "../lib/dynamic/build.ts";
+import { attachStateCache, buildDynamicModel } from "../lib/dynamic/build.ts";
 import { dynamicModelConfig } from "../lib/dynamic/config.ts";
 import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
 import { EsnFlow } from "../lib/dynamic/esn_flow.ts";
@@ -276,6 +276,18 @@ Deno.test("cached ESN states give the same logProb as states computed per batch"
       return Array.from(v);
     });
     assert.deepEqual(cached.flat().map((v) => v.toFixed(4)), plain.flat().map((v) => v.toFixed(4)));
+    // Another model with the same reservoir seed uses the cache as is; one with another seed ignores it.
+    const same = model({}, 0), other = model({}, 7);
+    const b = data.batch("val", [0, 1]);
+    try {
+      assert.equal(same.encoder.states(b), b.states);
+      assert.notEqual(other.encoder.states(b), b.states);
+      assert.equal(attachStateCache(same, data, { esn_cache_mb: 100 }), null);
+    } finally {
+      b.dispose();
+      same.dispose();
+      other.dispose();
+    }
     // A budget that only fits the smaller splits skips train.
     const small = EsnStateCache.attach(data, m.encoder as EchoStateNetwork, 4 * 24 * data.frameCount("val") + 1);
     assert.deepEqual(small.report.map((s) => s.cached), [false, true, false]);
@@ -404,4 +416,55 @@ Deno.test({
       for (const [, v] of [...mix.parameters(), ...esn.buffers()]) v.dispose();
     }
   },
+});
+
+Deno.test("ToeplitzLinear: W[i, j] = p[i - j + in - 1], in + out - 1 parameters, gradients along diagonals", () => {
+  const [fin, fout] = [5, 3];
+  const t = new ToeplitzLinear(fin, fout, new Rng(2));
+  const x = tf.tensor2d(new Rng(3).normals(4 * fin), [4, fin]);
+  try {
+    assert.equal(t.params.size, fin + fout - 1);
+    const p = t.params.dataSync(), wt = tf.tidy(() => t.rowsT().dataSync()); // W^T: [in, out]
+    for (let j = 0; j < fin; j++) for (let i = 0; i < fout; i++) assert.equal(wt[j * fout + i], p[i - j + fin - 1]);
+    const block = tf.tidy(() => t.rowsT(2, 5).dataSync());
+    assert.deepEqual(Array.from(block), Array.from(wt.subarray(2 * fout)));
+    // d/dp of sum(x W^T): each p[k] collects the column sums of x over its diagonal.
+    const g = tf.tidy(() => tf.grad((q: tf.Tensor) => {
+      const saved = t.params.clone();
+      t.params.assign(q as tf.Tensor1D);
+      const out = t.apply(x).sum();
+      t.params.assign(saved);
+      return out;
+    })(t.params).dataSync());
+    const colSums = tf.tidy(() => x.sum(0).dataSync());
+    for (let k = 0; k < fin + fout - 1; k++) {
+      let want = 0;
+      for (let i = 0; i < fout; i++) for (let j = 0; j < fin; j++) if (i - j + fin - 1 === k) want += colSums[j];
+      assert.ok(Math.abs(g[k] - want) < 1e-4, `p[${k}]: ${g[k]} vs ${want}`);
+    }
+  } finally {
+    x.dispose();
+    for (const [, v] of t.parameters()) v.dispose();
+  }
+});
+
+Deno.test("a few Adam steps on one batch lower the loss of every variant", async (t) => {
+  for (const over of VARIANTS) {
+    await t.step(JSON.stringify(over), () => {
+      const m = model(over);
+      const batch = SequenceBatch.fromSequences(seqs([6, 4, 5], 9), 3);
+      const opt = tf.train.adam(2e-2);
+      try {
+        const vars = m.parameters().map(([, v]) => v);
+        const first = tf.tidy(() => m.loss(batch).dataSync()[0]);
+        for (let i = 0; i < 15; i++) tf.tidy(() => void opt.minimize(() => m.loss(batch), false, vars));
+        const last = tf.tidy(() => m.loss(batch).dataSync()[0]);
+        assert.ok(last < first - 0.5, `loss ${first} -> ${last}`);
+      } finally {
+        opt.dispose();
+        batch.dispose();
+        m.dispose();
+      }
+    });
+  }
 });

@@ -12,9 +12,12 @@ import {
   StandardNormal,
   type Transformed,
 } from "../lib/flows/mod.ts";
+import { matMulFastGrad } from "../lib/nn/linear.ts";
+import { MLP } from "../lib/nn/mlp.ts";
 import { disposeModule } from "../lib/nn/module.ts";
 import { Rng } from "../lib/rng.ts";
 import {
+  assertClose,
   type BijectorCase,
   checkBijector,
   checkJacobian,
@@ -177,18 +180,16 @@ Deno.test("Flow.sample() is fixed by the seed", () => {
 
 Deno.test("matMulFastGrad() has the value and gradients of tf.matMul", () => {
   const rng = new Rng(8);
-  const [x, w, dy] = [randn(rng, [3, 4]), randn(rng, [4, 5]), randn(rng, [3, 5])] as tf.Tensor2D[];
-  try {
-    const f = (a: tf.Tensor2D, b: tf.Tensor2D) => tf.sum(tf.mul(matMulFastGrad(a, b), dy));
-    const g = (a: tf.Tensor2D, b: tf.Tensor2D) => tf.sum(tf.mul(tf.matMul(a, b), dy));
+  tf.tidy(() => {
+    const [x, w, dy] = [randn(rng, [3, 4]), randn(rng, [4, 5]), randn(rng, [3, 5])] as tf.Tensor2D[];
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(matMulFastGrad(a as tf.Tensor2D, b as tf.Tensor2D), dy));
+    const g = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.matMul(a, b), dy));
     const [fa, fb] = tf.grads(f)([x, w]), [ga, gb] = tf.grads(g)([x, w]);
     assertClose(matMulFastGrad(x, w), tf.matMul(x, w), 1e-6, "value");
     assertClose(fa, ga, 1e-6, "d/dx");
     assertClose(fb, gb, 1e-6, "d/dW");
-  } finally {
-    tf.disposeVariables();
-    tf.dispose([x, w, dy]);
-  }
+  });
 });
 
 Deno.test("MLP with zeroOutput starts at zero and keeps its activation", () => {
@@ -197,7 +198,10 @@ Deno.test("MLP with zeroOutput starts at zero and keeps its activation", () => {
   try {
     assert.deepEqual(Array.from(mlp.apply(x).dataSync()), new Array(10).fill(0));
     assert.deepEqual(mlp.parameters().map(([n]) => n), ["0/weight", "0/bias", "1/weight", "1/bias"]);
-    assert.throws(() => new MLP(new Rng(0), { inDim: 1, hidden: [], outDim: 1, activation: "gelu" as "relu" }), /unknown activation "gelu"/);
+    assert.throws(
+      () => new MLP(new Rng(0), { inDim: 1, hidden: [], outDim: 1, activation: "gelu" as "relu" }),
+      /unknown activation "gelu"/,
+    );
   } finally {
     x.dispose();
     disposeModule(mlp);
@@ -206,12 +210,18 @@ Deno.test("MLP with zeroOutput starts at zero and keeps its activation", () => {
 
 Deno.test("AffineCoupling rejects a bad mask, input or context with the values received", () => {
   const net = couplingNet(new Rng(11), { dim: 2, contextDim: 1, hidden: [4] });
-  assert.throws(() => new AffineCoupling([1, 0.5], net), /mask must be a non-empty array of 0\/1, got \[1,0.5\]/);
+  assert.throws(
+    () => new AffineCoupling([1, 0.5], net),
+    /mask must be a non-empty array of 0\/1, got \[1,0.5\]/,
+  );
   const layer = new AffineCoupling([1, 0], net, 1);
   const x = tf.zeros([3, 2]), x3 = tf.zeros([3, 3]);
   try {
     assert.throws(() => layer.forward(x), /context must have shape \[3, 1\], got none/);
-    assert.throws(() => layer.forward(x3, tf.zeros([3, 1])), /x must have 2 values per example, got shape \[3,3\]/);
+    assert.throws(
+      () => layer.forward(x3, tf.zeros([3, 1])),
+      /x must have 2 values per example, got shape \[3,3\]/,
+    );
   } finally {
     tf.dispose([x, x3]);
     disposeModule(layer);

@@ -9,7 +9,9 @@ function idxBytes(n: number, side = 28): Uint8Array<ArrayBuffer> {
   v.setUint32(4, n);
   v.setUint32(8, side);
   v.setUint32(12, side);
-  for (let k = 0; k < n; k++) for (let i = 0; i < side * side; i++) out[16 + k * side * side + i] = (k + i) % 256;
+  for (let k = 0; k < n; k++) {
+    for (let i = 0; i < side * side; i++) out[16 + k * side * side + i] = (k + i) % 256;
+  }
   return out;
 }
 
@@ -23,7 +25,10 @@ Deno.test("parseIdx reads the header and refuses malformed files naming them", (
   assert.deepEqual(dims, [3, 28, 28]);
   assert.equal(data.length, 3 * MNIST_DIM);
   assert.equal(data[MNIST_DIM + 5], 6);
-  assert.throws(() => parseIdx(new Uint8Array([1, 2, 3, 4]), "bad.idx"), /"bad\.idx": magic number 0x01020304/);
+  assert.throws(
+    () => parseIdx(new Uint8Array([1, 2, 3, 4]), "bad.idx"),
+    /"bad\.idx": magic number 0x01020304/,
+  );
   assert.throws(() => parseIdx(idxBytes(3).slice(0, 100), "short.idx"), /"short\.idx": header says 3x28x28/);
 });
 
@@ -56,7 +61,11 @@ Deno.test("loadMnistSplits reads IDX files (plain and .gz) with the 50k/10k/test
 
 Deno.test("loadMnistSplits splits the bundled 10,000 digits by a seed", async () => {
   const a = await loadMnistSplits({ splitSeed: 1 });
-  assert.deepEqual([a.train.length, a.val.length, a.test.length].map((n) => n / MNIST_DIM), [7000, 1000, 2000]);
+  assert.deepEqual([a.train.length, a.val.length, a.test.length].map((n) => n / MNIST_DIM), [
+    7000,
+    1000,
+    2000,
+  ]);
   for (const split of [a.train, a.val, a.test]) {
     assert.ok(split.every((v) => Number.isInteger(v) && v >= 0 && v <= 255), "pixels are not bytes");
   }

@@ -14,8 +14,8 @@ const D = 4, N = 6;
 /** A tensor's values as float64 (one array type for the reference computations). */
 const arr = (t: tf.Tensor) => Float64Array.from(t.dataSync());
 /** The paper's W and R of a layer (stored transposed), and the gradients for them. */
-const paperW = (l: SelfNormFC) => tr(arr(l.weight), D, D);
-const paperR = (l: SelfNormFC) => tr(arr(l.inverseWeight), D, D);
+const paperW = (l: SelfNormFC) => tr(arr(l.weight), l.dim, l.dim);
+const paperR = (l: SelfNormFC) => tr(arr(l.inverseWeight), l.dim, l.dim);
 
 /** Asserts two arrays agree within `tol * (1 + |expected|)` elementwise. */
 function assertNear(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {

@@ -62,11 +62,15 @@ export function parseIdx(bytes: Uint8Array, path: string): { dims: number[]; dat
     throw new Error(`MNIST file "${path}": magic number ${magic} is not an IDX ubyte file (0x0000080N)`);
   }
   const rank = view.getUint8(3);
-  if (bytes.length < 4 + 4 * rank) throw new Error(`MNIST file "${path}": header truncated (${bytes.length} bytes)`);
+  if (bytes.length < 4 + 4 * rank) {
+    throw new Error(`MNIST file "${path}": header truncated (${bytes.length} bytes)`);
+  }
   const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
   const need = dims.reduce((a, b) => a * b, 1), have = bytes.length - 4 - 4 * rank;
   if (have !== need) {
-    throw new Error(`MNIST file "${path}": header says ${dims.join("x")} = ${need} bytes of data, file has ${have}`);
+    throw new Error(
+      `MNIST file "${path}": header says ${dims.join("x")} = ${need} bytes of data, file has ${have}`,
+    );
   }
   return { dims, data: bytes.subarray(4 + 4 * rank) };
 }
@@ -125,7 +129,9 @@ export async function loadMnistSplits(opts: MnistOptions = {}): Promise<MnistSpl
     const trainVal = await readIdxImages(opts.dir, "train");
     const test = await readIdxImages(opts.dir, "t10k");
     const nVal = 10_000, n = trainVal.length / MNIST_DIM;
-    if (n <= nVal) throw new Error(`MNIST training file in "${opts.dir}" has ${n} images; need more than ${nVal}`);
+    if (n <= nVal) {
+      throw new Error(`MNIST training file in "${opts.dir}" has ${n} images; need more than ${nVal}`);
+    }
     return {
       train: cap(toFloat(trainVal.subarray(0, (n - nVal) * MNIST_DIM))),
       val: toFloat(trainVal.subarray((n - nVal) * MNIST_DIM)),
@@ -135,7 +141,9 @@ export async function loadMnistSplits(opts: MnistOptions = {}): Promise<MnistSpl
   const all = await bundledDigits();
   const n = all.length / MNIST_DIM, nVal = opts.valCount ?? 1000, nTest = opts.testCount ?? 2000;
   if (!(nVal >= 1 && nTest >= 1 && nVal + nTest < n)) {
-    throw new Error(`MNIST bundled split: val ${nVal} + test ${nTest} must be >= 1 each and leave training digits of ${n}`);
+    throw new Error(
+      `MNIST bundled split: val ${nVal} + test ${nTest} must be >= 1 each and leave training digits of ${n}`,
+    );
   }
   const perm = new Rng(`mnist-split-${opts.splitSeed ?? 0}`).permutation(n);
   return {

@@ -12,7 +12,7 @@
  *   ever sees packed frames and padding costs nothing.
  *
  * Optionally the batch carries the cached echo-state-network states `h_{t-1}` of its packed frames
- * (`states: [R, N]`, see `lib/dynamic/state_cache.ts`) and the encoder that computed them.
+ * (`states: [R, N]`, see `lib/dynamic/state_cache.ts`) and the fingerprint of the encoder that computed them.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
@@ -44,8 +44,8 @@ export class SequenceBatch implements Batch {
   readonly segments: tf.Tensor1D;
   /** Cached conditioning states `h_{t-1}` of the packed frames `[R, N]`, or null. */
   readonly states: tf.Tensor2D | null;
-  /** The encoder whose states `states` are (the model uses them only if it is its own encoder). */
-  readonly stateSource: object | null;
+  /** Fingerprint of the encoder that computed `states` (a model uses them only when it matches its own). */
+  readonly stateKey: string | null;
   #paddedHost: Float32Array | null;
   #padded: tf.Tensor3D | null = null;
   #rowIndexTensor: tf.Tensor1D | null = null;
@@ -55,7 +55,7 @@ export class SequenceBatch implements Batch {
     lengths: Int32Array,
     packed: Float32Array,
     paddedHost: Float32Array | null,
-    states: { values: Float32Array; dim: number; source: object } | null,
+    states: { values: Float32Array; dim: number; key: string } | null,
   ) {
     const size = lengths.length;
     if (size === 0) throw new Error("SequenceBatch: a batch needs at least one sequence");
@@ -94,17 +94,17 @@ export class SequenceBatch implements Batch {
       throw new Error(`SequenceBatch: ${states.values.length} state values for ${frames} frames of ${states.dim}`);
     }
     this.states = states ? tf.tensor2d(states.values, [frames, states.dim]) : null;
-    this.stateSource = states?.source ?? null;
+    this.stateKey = states?.key ?? null;
   }
 
   /**
    * A batch of whole sequences (each `length * frameDim` values); `states`, when given, holds for each
-   * sequence its conditioning states `h_0 .. h_{length-1}` (`length * dim` values) from `source`.
+   * sequence its conditioning states `h_0 .. h_{length-1}` (`length * dim` values) from the encoder `key`.
    */
   static fromSequences(
     seqs: readonly Sequence[],
     frameDim: number,
-    states?: { perSequence: readonly Float32Array[]; dim: number; source: object },
+    states?: { perSequence: readonly Float32Array[]; dim: number; key: string },
   ): SequenceBatch {
     const lengths = new Int32Array(seqs.length);
     seqs.forEach((s, b) => {
@@ -113,7 +113,7 @@ export class SequenceBatch implements Batch {
       }
       lengths[b] = s.length / frameDim;
     });
-    const st = states ? { values: concat(states.perSequence), dim: states.dim, source: states.source } : null;
+    const st = states ? { values: concat(states.perSequence), dim: states.dim, key: states.key } : null;
     return new SequenceBatch(frameDim, lengths, concat(seqs), null, st);
   }
 
@@ -197,8 +197,8 @@ export type SplitName = keyof SequenceSplits;
 
 /** What a {@link SequenceDataset} needs from a state cache (see `lib/dynamic/state_cache.ts`). */
 export interface StateProvider {
-  /** The encoder the states come from (identity is checked by the model). */
-  readonly source: object;
+  /** Fingerprint of the encoder the states come from (checked by the model). */
+  readonly key: string;
   /** State dimension N. */
   readonly dim: number;
   /** Per-sequence states `h_0 .. h_{length-1}` of a split, or null when that split is not cached. */
@@ -237,6 +237,11 @@ export class SequenceDataset implements Dataset<SequenceBatch> {
     return n;
   }
 
+  /** The fingerprint of the attached states' encoder, or null. */
+  get stateKey(): string | null {
+    return this.#states?.key ?? null;
+  }
+
   /** Attaches (or with null, detaches) cached states; later batches carry them. */
   useStates(provider: StateProvider | null): void {
     this.#states = provider;
@@ -251,7 +256,7 @@ export class SequenceDataset implements Dataset<SequenceBatch> {
     return SequenceBatch.fromSequences(pick, this.frameDim, {
       perSequence: Array.from(ids, (i) => cached[i]),
       dim: this.#states!.dim,
-      source: this.#states!.source,
+      key: this.#states!.key,
     });
   }
 

@@ -52,13 +52,16 @@ export function buildDynamicModel(
 
 /**
  * When the model's encoder is an ESN and `esn_cache_mb > 0`, computes the states of `data` once and
- * attaches them (see `state_cache.ts`); returns what was cached, or null when no cache applies.
+ * attaches them (see `state_cache.ts`); returns what was cached, or null when no cache applies or `data`
+ * already holds the states of an identical reservoir (same fingerprint: nothing to recompute).
  */
 export function attachStateCache(
   model: DynamicModel,
   data: SequenceDataset,
   cfg: Pick<DynamicModelConfig, "esn_cache_mb">,
 ): CacheReport[] | null {
-  if (!(model.encoder instanceof EchoStateNetwork) || cfg.esn_cache_mb <= 0) return null;
-  return EsnStateCache.attach(data, model.encoder, cfg.esn_cache_mb * 2 ** 20).report;
+  const esn = model.encoder;
+  if (!(esn instanceof EchoStateNetwork) || cfg.esn_cache_mb <= 0) return null;
+  if (data.stateKey === esn.fingerprint()) return null;
+  return EsnStateCache.attach(data, esn, cfg.esn_cache_mb * 2 ** 20).report;
 }

@@ -27,11 +27,13 @@ export interface CacheReport {
 
 export class EsnStateCache implements StateProvider {
   readonly dim: number;
+  readonly key: string;
   #splits = new Map<SplitName, readonly Float32Array[]>();
   #bytes = 0;
 
-  private constructor(readonly source: EchoStateNetwork) {
-    this.dim = source.esnDim;
+  private constructor(esn: EchoStateNetwork) {
+    this.dim = esn.esnDim;
+    this.key = esn.fingerprint();
   }
 
   /**

@@ -23,6 +23,24 @@ export function uniformValues(n: number, bound: number, rng: Rng): Float32Array 
   return out;
 }
 
+/**
+ * `x W` with a gradient that transposes explicitly: `dx = dy transpose(W)`, `dW = transpose(x) dy`.
+ * tfjs's own gradient uses transposed-operand matMuls, which the wasm backend runs on a slow path:
+ * measured on a 256x256x256 product, 20-26 ms against 3 ms for transpose + plain matMul. With it, a
+ * training step of the RealNVP of experiments/realnvp_moons.ts runs about 5x faster on wasm.
+ */
+export const matMulFastGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.matMul(x, w),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy as tf.Tensor2D)];
+    },
+  };
+}) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
 export class Linear implements Module {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable | null;
@@ -33,14 +51,16 @@ export class Linear implements Module {
     }
     const bound = opts.init === "zeros" ? 0 : 1 / Math.sqrt(inDim);
     // tf.variable copies its initial value: tidy frees the temporary tensors (variables survive tidy).
-    this.weight = tf.tidy(() => tf.variable(tf.tensor2d(uniformValues(inDim * outDim, bound, rng), [inDim, outDim])));
+    this.weight = tf.tidy(() =>
+      tf.variable(tf.tensor2d(uniformValues(inDim * outDim, bound, rng), [inDim, outDim]))
+    );
     const b = opts.bias === false ? null : uniformValues(outDim, bound, rng);
     this.bias = b && tf.tidy(() => tf.variable(tf.tensor1d(b)));
   }
 
   /** `x: [batch, inDim]` to `[batch, outDim]`. */
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    const y = tf.matMul(x, this.weight) as tf.Tensor2D;
+    const y = matMulFastGrad(x, this.weight as tf.Tensor2D);
     return this.bias ? tf.add<tf.Tensor2D>(y, this.bias) : y;
   }
 

@@ -1,0 +1,146 @@
+/**
+ * Training one model per class with the {@link Experiment} runner, into one run directory:
+ *
+ *   <run dir>/models/<variant>/<class>/{config.json, metrics.jsonl, summary.json, best.ckpt, last.ckpt}
+ *
+ * Each class is an ordinary run (warmup, evaluation, best checkpoint at the best validation likelihood,
+ * resume, metrics), so shards on other processes or machines can write their classes side by side. A class
+ * whose run finished (`summary.json` and `best.ckpt` present) is skipped; one that was interrupted
+ * (`last.ckpt` only) resumes where it stopped; `retrain` deletes the class's directory and starts over.
+ */
+import type { BackendInfo } from "../backend.ts";
+import type { Config, ConfigSchema } from "../config.ts";
+import { disposeModule } from "../nn/module.ts";
+import { loadCheckpoint, restoreCheckpoint } from "../runner/checkpoint.ts";
+import { Experiment } from "../runner/experiment.ts";
+import type { Logger } from "../runner/logger.ts";
+import { exists, join } from "../runner/run_dir.ts";
+import type { Batch, DensityModel, ExperimentSpec } from "../runner/types.ts";
+
+/** `<run dir>/models`. */
+export const modelsDir = (runDir: string): string => join(runDir, "models");
+
+/** Where the run of `cls` with model variant `variant` lives. */
+export function classRunDir(runDir: string, variant: string, cls: string): string {
+  if (!/^[\w.+-]+$/.test(variant) || !/^[\w.+-]+$/.test(cls)) {
+    throw new Error(`Cannot make a run directory for variant "${variant}", class "${cls}": use [A-Za-z0-9_.+-]`);
+  }
+  return join(modelsDir(runDir), variant, cls);
+}
+
+/** `done`: finished (summary.json and best.ckpt); `partial`: interrupted (last.ckpt); `none`: not started. */
+export type ClassRunStatus = "done" | "partial" | "none";
+
+export function classRunStatus(dir: string): ClassRunStatus {
+  if (exists(join(dir, "summary.json")) && exists(join(dir, "best.ckpt"))) return "done";
+  return exists(join(dir, "last.ckpt")) ? "partial" : "none";
+}
+
+/** What happened to one class. */
+export interface ClassTrainResult {
+  readonly cls: string;
+  readonly action: "trained" | "resumed" | "skipped";
+  readonly dir: string;
+  readonly summary: Record<string, unknown>;
+}
+
+export interface PerClassOptions<S extends ConfigSchema, B extends Batch> {
+  readonly runDir: string;
+  readonly variant: string;
+  readonly classes: readonly string[];
+  /** The config of every class run. */
+  readonly cfg: Config<S>;
+  /** The experiment of one class (its `data` gives that class's examples). */
+  readonly specFor: (cls: string) => ExperimentSpec<S, B>;
+  readonly retrain: boolean;
+  readonly log: Logger;
+  readonly backend?: BackendInfo | null;
+  /** Called after each class (trained or skipped), e.g. to free that class's cached states. */
+  readonly afterClass?: (cls: string) => void;
+}
+
+/** Trains (or skips, or resumes) every class in order; see the module doc. */
+export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
+  o: PerClassOptions<S, B>,
+): Promise<ClassTrainResult[]> {
+  const out: ClassTrainResult[] = [];
+  for (const [k, cls] of o.classes.entries()) {
+    const dir = classRunDir(o.runDir, o.variant, cls);
+    let status = classRunStatus(dir);
+    if (o.retrain && status !== "none") {
+      await Deno.remove(dir, { recursive: true });
+      status = "none";
+    }
+    const tag = `[${o.variant} ${k + 1}/${o.classes.length}: ${cls}]`;
+    if (status === "done") {
+      o.log.info(`${tag} already trained in ${dir}; skipped (--retrain trains it again)`);
+      const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
+      out.push({ cls, action: "skipped", dir, summary });
+    } else {
+      o.log.info(`${tag} ${status === "partial" ? "resuming from last.ckpt" : "training"} in ${dir}`);
+      const summary = await new Experiment(o.specFor(cls), o.cfg, {
+        runDir: dir,
+        resume: status === "partial" ? dir : null,
+        log: o.log,
+        backend: o.backend ?? null,
+      }).run();
+      out.push({ cls, action: status === "partial" ? "resumed" : "trained", dir, summary });
+    }
+    o.afterClass?.(cls);
+  }
+  return out;
+}
+
+/** A finished class model found in a run directory. */
+export interface FoundClassModel {
+  readonly variant: string;
+  readonly cls: string;
+  readonly dir: string;
+  readonly checkpoint: string;
+}
+
+/** Every finished class run under `<run dir>/models`, by variant then class (sorted). */
+export function findClassModels(runDir: string): Map<string, FoundClassModel[]> {
+  const out = new Map<string, FoundClassModel[]>();
+  const list = (dir: string) => {
+    try {
+      return [...Deno.readDirSync(dir)].filter((e) => e.isDirectory).map((e) => e.name).sort();
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+  };
+  for (const variant of list(modelsDir(runDir))) {
+    const found = list(join(modelsDir(runDir), variant))
+      .map((cls) => ({ variant, cls, dir: join(modelsDir(runDir), variant, cls) }))
+      .filter((m) => classRunStatus(m.dir) === "done")
+      .map((m) => ({ ...m, checkpoint: join(m.dir, "best.ckpt") }));
+    if (found.length) out.set(variant, found);
+  }
+  return out;
+}
+
+/**
+ * Loads the best checkpoint of a class run into a model built from the checkpoint's own config (so the
+ * sizes are those it was trained with). `optimizer` must build the experiment's optimizer class (the
+ * checkpoint check requires it); its restored state is dropped.
+ */
+export async function loadClassModel<S extends ConfigSchema, B extends Batch>(
+  path: string,
+  spec: Pick<ExperimentSpec<S, B>, "name" | "optimizer">,
+  build: (cfg: Config<S>) => DensityModel<B>,
+): Promise<{ model: DensityModel<B>; cfg: Config<S>; best: Record<string, number | null> }> {
+  const ckpt = await loadCheckpoint(path);
+  const cfg = ckpt.header.config as unknown as Config<S>;
+  const model = build(cfg);
+  const optimizer = spec.optimizer(cfg);
+  try {
+    await restoreCheckpoint(ckpt, spec.name, model as DensityModel, optimizer);
+  } catch (e) {
+    disposeModule(model);
+    throw e;
+  } finally {
+    optimizer.dispose();
+  }
+  return { model, cfg, best: ckpt.header.best };
+}
