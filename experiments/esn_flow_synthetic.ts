@@ -17,8 +17,8 @@
  * `last.ckpt`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, type Config, float, int } from "../lib/config.ts";
-import { gmmHmmLogProb, randomGmmHmm, sampleGmmHmm, type GmmHmm } from "../lib/data/hmm.ts";
+import { type Config, ConfigError, float, int } from "../lib/config.ts";
+import { type GmmHmm, gmmHmmLogProb, randomGmmHmm, sampleGmmHmm } from "../lib/data/hmm.ts";
 import { type Sequence, type SequenceBatch, SequenceDataset } from "../lib/data/sequences.ts";
 import { attachStateCache, buildDynamicModel } from "../lib/dynamic/build.ts";
 import { dynamicModelConfig } from "../lib/dynamic/config.ts";
@@ -52,7 +52,7 @@ const config = experimentConfig({
   n_train: int(300, "Training sequences per class"),
   n_val: int(50, "Validation sequences per class"),
   n_test: int(100, "Test sequences per class"),
-}, { lr: 3e-3, epochs: 30, batch_size: 32, eval_epochs: 5, log_interval: 100, n_samples: 20 });
+}, { lr: 3e-3, epochs: 100, batch_size: 32, eval_epochs: 10, log_interval: 100, n_samples: 20 });
 
 type Cfg = Config<typeof config>;
 
@@ -63,7 +63,16 @@ interface ClassData {
 }
 
 function check(cfg: Cfg): void {
-  const positive = ["frame_dim", "n_classes", "hmm_states", "hmm_mix", "min_length", "n_train", "n_val", "n_test"];
+  const positive = [
+    "frame_dim",
+    "n_classes",
+    "hmm_states",
+    "hmm_mix",
+    "min_length",
+    "n_train",
+    "n_val",
+    "n_test",
+  ];
   for (const k of positive) {
     const v = (cfg as Record<string, unknown>)[k] as number;
     if (!(v >= 1)) throw new ConfigError(`${k} must be at least 1, got ${v}`);
@@ -92,7 +101,11 @@ function makeClasses(cfg: Cfg): ClassData[] {
         const len = cfg.min_length + rng.int(cfg.max_length - cfg.min_length + 1);
         return sampleGmmHmm(hmm, len, rng).x;
       });
-    const data = new SequenceDataset({ train: draw(cfg.n_train), val: draw(cfg.n_val), test: draw(cfg.n_test) }, cfg.frame_dim);
+    const data = new SequenceDataset({
+      train: draw(cfg.n_train),
+      val: draw(cfg.n_val),
+      test: draw(cfg.n_test),
+    }, cfg.frame_dim);
     return { hmm, data };
   });
 }
@@ -127,7 +140,9 @@ function classSpec(k: number, cls: ClassData): ExperimentSpec<typeof config, Seq
       const report = attachStateCache(model, data as SequenceDataset, cfg);
       for (const r of report ?? []) {
         ctx.log.info(
-          `class ${k}: ESN states of ${r.split} (${r.frames} frames, ${(r.bytes / 2 ** 20).toFixed(1)} MiB) ` +
+          `class ${k}: ESN states of ${r.split} (${r.frames} frames, ${
+            (r.bytes / 2 ** 20).toFixed(1)
+          } MiB) ` +
             (r.cached ? `cached in ${r.seconds.toFixed(2)} s` : "over esn_cache_mb: encoded per batch"),
         );
       }
@@ -141,7 +156,10 @@ function classSpec(k: number, cls: ClassData): ExperimentSpec<typeof config, Seq
       return [file];
     },
     async finish(model, _data, cfg, ctx) {
-      const xs = await (model as DynamicModel).sample(sampleLengths(cfg, 200, ctx.rng), new Rng(`${cfg.seed}:finish:${k}`));
+      const xs = await (model as DynamicModel).sample(
+        sampleLengths(cfg, 200, ctx.rng),
+        new Rng(`${cfg.seed}:finish:${k}`),
+      );
       return {
         true_test_nll_per_frame: trueNllPerFrame(cls.hmm, cls.data.splits.test),
         samples_true_nll_per_frame: trueNllPerFrame(cls.hmm, xs),
@@ -151,7 +169,12 @@ function classSpec(k: number, cls: ClassData): ExperimentSpec<typeof config, Seq
 }
 
 /** Trains (or resumes, or skips when finished) class `k`; returns its runner summary. */
-async function trainClass(k: number, cls: ClassData, cfg: Cfg, opts: RunOptions): Promise<Record<string, unknown>> {
+async function trainClass(
+  k: number,
+  cls: ClassData,
+  cfg: Cfg,
+  opts: RunOptions,
+): Promise<Record<string, unknown>> {
   const dir = join(opts.runDir, `class_${k}`);
   const done = join(dir, "summary.json");
   if (opts.resume !== null && exists(done)) {
@@ -179,7 +202,11 @@ async function reload(k: number, cfg: Cfg, runDir: string): Promise<DynamicModel
 }
 
 /** `log p(sequence)` of every sequence of `data`'s test split under `model`. */
-async function testLogProbs(model: DynamicModel, data: SequenceDataset, batchSize: number): Promise<Float64Array> {
+async function testLogProbs(
+  model: DynamicModel,
+  data: SequenceDataset,
+  batchSize: number,
+): Promise<Float64Array> {
   const out: number[] = [];
   for (const batch of data.eval("test", batchSize, null)) {
     try {
@@ -206,7 +233,10 @@ async function run(cfg: Cfg, opts: RunOptions): Promise<Record<string, unknown>>
   for (const [k, cls] of classes.entries()) summaries.push(await trainClass(k, cls, cfg, opts));
 
   // Every test sequence of every class, scored by every class model and every true HMM.
-  const all = new SequenceDataset({ train: [], val: [], test: classes.flatMap((c) => c.data.splits.test) }, cfg.frame_dim);
+  const all = new SequenceDataset(
+    { train: [], val: [], test: classes.flatMap((c) => c.data.splits.test) },
+    cfg.frame_dim,
+  );
   const labels = classes.flatMap((c, k) => c.data.splits.test.map(() => k));
   const modelScores: Float64Array[] = [];
   for (let k = 0; k < classes.length; k++) {
@@ -259,8 +289,12 @@ async function run(cfg: Cfg, opts: RunOptions): Promise<Record<string, unknown>>
     classes: perClass,
   };
   opts.log.info(
-    `${cfg.model}: test NLL/frame ${result.test_nll_per_frame.toFixed(4)} vs true ${result.true_nll_per_frame.toFixed(4)} ` +
-      `(gap ${result.gap_per_frame.toFixed(4)}); accuracy ${(100 * result.accuracy).toFixed(1)}% vs true models ` +
+    `${cfg.model}: test NLL/frame ${result.test_nll_per_frame.toFixed(4)} vs true ${
+      result.true_nll_per_frame.toFixed(4)
+    } ` +
+      `(gap ${result.gap_per_frame.toFixed(4)}); accuracy ${
+        (100 * result.accuracy).toFixed(1)
+      }% vs true models ` +
       `${(100 * result.true_accuracy).toFixed(1)}% on ${labels.length} sequences`,
   );
   await writeJsonAtomic(join(opts.runDir, "summary.json"), { experiment: NAME, config: cfg, ...result });
@@ -273,7 +307,8 @@ async function run(cfg: Cfg, opts: RunOptions): Promise<Record<string, unknown>>
  */
 export const esnFlowSynthetic: ExperimentSpec<typeof config, SequenceBatch> = {
   name: NAME,
-  description: "Dynamic flows on Gaussian-mixture-HMM sequences: NLL vs the true NLL, ML classification vs true",
+  description:
+    "Dynamic flows on Gaussian-mixture-HMM sequences: NLL vs the true NLL, ML classification vs true",
   config,
   data(cfg) {
     check(cfg);

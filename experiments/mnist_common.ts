@@ -86,20 +86,18 @@ export function snfOptions(cfg: SnfCfg): SelfNormOptions {
 
 /**
  * The model: Dequantize -> Normalize -> Logit (noise from the run's rng), then `layers`, on a standard
- * normal over `eventShape`; `reshape` first turns `[B, D]` pixel rows into that shape (images for CNNs).
+ * normal over `latentShape`; with `imageShape`, the `[B, D]` pixel rows are first viewed as images.
  */
 export function mnistModel(
   layers: readonly Bijector[],
   selfNorm: readonly SelfNormalizing[],
-  eventShape: readonly number[],
+  latentShape: readonly number[],
   ctx: RunContext,
+  imageShape?: readonly number[],
 ): SelfNormFlowModel<VectorBatch> {
   const pre = imagePreprocessing(ctx.rng);
   const seq = new FlowSequential([...pre, ...layers]);
-  const flow = new Flow(
-    eventShape.length === 1 ? seq : new Reshape(eventShape, seq),
-    new StandardNormal(eventShape),
-  );
+  const flow = new Flow(imageShape ? new Reshape(imageShape, seq) : seq, new StandardNormal(latentShape));
   return new SelfNormFlowModel<VectorBatch>(flow, selfNorm);
 }
 

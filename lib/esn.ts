@@ -12,23 +12,31 @@
  * Jaeger, "The echo state approach to analysing and training recurrent neural networks", GMD Report 148
  * (2001); Lukoševičius, "A practical guide to applying echo state networks" (2012).
  *
- * Speed: the recurrence runs on the host over the sparse rows (N * connPerNeuron multiply-adds per frame
- * instead of N^2), over real frames only. Measured at N = 1000, D = 40, 10 connections per neuron,
- * B = 128 sequences of 20 frames (2 cores shared):
- *   `deno run -A --config deno.json tests/esn_speed.ts` ... see {@link EchoStateNetwork.encodePacked}.
+ * Speed: the recurrence runs on the host over the sparse rows (N * connPerNeuron + N * D multiply-adds per
+ * frame instead of N^2 + N * D), over real frames only, and was kept because it is faster than the dense
+ * tfjs recurrence ({@link esnStatesDense}) on the wasm backend. Measured at N = 1000, D = 40, 10
+ * connections per neuron, B = 128 sequences of 20 frames, 2 shared cores (two runs, the second under load
+ * from other processes): sparse host 15,200 / 6,200 frames/s, dense tf.matMul 9,400 / 3,400 frames/s:
+ *
+ *   deno eval 'import {selectBackend} from "./lib/backend.ts"; import {EchoStateNetwork as E,
+ *     esnStatesDense as d} from "./lib/esn.ts"; import {Rng} from "./lib/rng.ts"; import * as tf from
+ *     "@tensorflow/tfjs"; await selectBackend("wasm"); const e = new E({frameDim: 40, esnDim: 1000},
+ *     new Rng(0)), x = new Rng(1).normals(2560 * 40); for (const f of [() => e.encodePacked(x, new
+ *     Array(128).fill(20)), () => d(e, tf.tensor3d(x, [20, 128, 40])).dataSync()]) { f(); const t =
+ *     performance.now(); f(); console.log(Math.round(2560 / (performance.now() - t) * 1e3), "frames/s"); }'
+ *
+ * (With tfjs-wasm's transposed matMul, i.e. without pre-transposing the weights, the dense version
+ * managed 800 frames/s.) Sampling, where frames are produced on the device, uses {@link step}: the same
+ * sparse product as `tf.gather` + sum, no host round trip.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { SequenceBatch } from "./data/sequences.ts";
+import { type SequenceBatch, transposeHost } from "./data/sequences.ts";
 import type { SequenceEncoder } from "./dynamic/encoder.ts";
 import type { NamedTensors } from "./nn/module.ts";
 import { Rng } from "./rng.ts";
-import {
-  type FixedRowSparse,
-  largestSingularValue,
-  randomSparse,
-  spectralRadius,
-} from "./dynamic/sparse.ts";
+import { type FixedRowSparse, largestSingularValue, randomSparse, spectralRadius } from "./dynamic/sparse.ts";
 
+/** Sizes and scalings of an {@link EchoStateNetwork} (defaults: those of the original design). */
 export interface EsnOptions {
   /** Frame dimension D (input of the reservoir). */
   readonly frameDim: number;
@@ -42,6 +50,10 @@ export interface EsnOptions {
   readonly leakingRate?: number;
 }
 
+/**
+ * The fixed ESN encoder: `h_t = a tanh(W_res h_{t-1} + W_fb x_t) + (1 - a) h_{t-1}`, `h_0 = 0` (see the
+ * module doc); weights are buffers, never parameters.
+ */
 export class EchoStateNetwork implements SequenceEncoder {
   readonly frameDim: number;
   readonly esnDim: number;
@@ -64,10 +76,14 @@ export class EchoStateNetwork implements SequenceEncoder {
     const conn = opts.connPerNeuron ?? 10;
     const radius = opts.spectralRadius ?? 0.8;
     const leak = opts.leakingRate ?? 0.5;
-    if (!(Number.isInteger(d) && d >= 1)) throw new Error(`EchoStateNetwork: frame_dim must be >= 1, got ${d}`);
+    if (!(Number.isInteger(d) && d >= 1)) {
+      throw new Error(`EchoStateNetwork: frame_dim must be >= 1, got ${d}`);
+    }
     if (!(Number.isInteger(n) && n >= 1)) throw new Error(`EchoStateNetwork: esn_dim must be >= 1, got ${n}`);
     if (!(radius > 0)) throw new Error(`EchoStateNetwork: spectral_radius must be > 0, got ${radius}`);
-    if (!(leak > 0 && leak <= 1)) throw new Error(`EchoStateNetwork: leaking_rate must be in (0, 1], got ${leak}`);
+    if (!(leak > 0 && leak <= 1)) {
+      throw new Error(`EchoStateNetwork: leaking_rate must be in (0, 1], got ${leak}`);
+    }
     this.frameDim = d;
     this.esnDim = n;
     this.connPerNeuron = conn;
@@ -85,7 +101,7 @@ export class EchoStateNetwork implements SequenceEncoder {
     this.reservoirValues = tf.variable(tf.tensor2d(values, [n, conn]), false);
     this.reservoirColumns = tf.variable(tf.tensor2d(Float32Array.from(res.columns), [n, conn]), false);
     this.feedback = tf.variable(tf.tensor2d(fb, [n, d]), false);
-    this.#host = { res: { ...res, values }, fbT: transpose(fb, n, d) };
+    this.#host = { res: { ...res, values }, fbT: transposeHost(fb, n, d) };
     this.#hostIds = this.buffers().map(([, v]) => v.dataId);
   }
 
@@ -110,7 +126,11 @@ export class EchoStateNetwork implements SequenceEncoder {
   host(): { res: FixedRowSparse; fbT: Float32Array } {
     const ids = this.buffers().map(([, v]) => v.dataId);
     if (ids.some((id, i) => id !== this.#hostIds[i])) {
-      this.#setHost(this.reservoirValues.dataSync(), this.reservoirColumns.dataSync(), this.feedback.dataSync());
+      this.#setHost(
+        this.reservoirValues.dataSync(),
+        this.reservoirColumns.dataSync(),
+        this.feedback.dataSync(),
+      );
     }
     return this.#host;
   }
@@ -124,8 +144,14 @@ export class EchoStateNetwork implements SequenceEncoder {
   #setHost(values: ArrayLike<number>, columns: ArrayLike<number>, fb: ArrayLike<number>): void {
     const n = this.esnDim, conn = this.connPerNeuron;
     this.#host = {
-      res: { rows: n, cols: n, perRow: conn, values: Float32Array.from(values), columns: Int32Array.from(columns) },
-      fbT: transpose(Float32Array.from(fb), n, this.frameDim),
+      res: {
+        rows: n,
+        cols: n,
+        perRow: conn,
+        values: Float32Array.from(values),
+        columns: Int32Array.from(columns),
+      },
+      fbT: transposeHost(Float32Array.from(fb), n, this.frameDim),
     };
     this.#hostIds = this.buffers().map(([, t]) => t.dataId);
     this.#fingerprint = null;
@@ -143,8 +169,12 @@ export class EchoStateNetwork implements SequenceEncoder {
       const mix = (bytes: Uint8Array) => {
         for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
       };
-      for (const a of [res.values, res.columns, fbT]) mix(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-      this.#fingerprint = `esn:${this.frameDim}x${this.esnDim}x${this.connPerNeuron}:a${this.leakingRate}:${(h >>> 0).toString(16)}`;
+      for (const a of [res.values, res.columns, fbT]) {
+        mix(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      }
+      this.#fingerprint = `esn:${this.frameDim}x${this.esnDim}x${this.connPerNeuron}:a${this.leakingRate}:${
+        (h >>> 0).toString(16)
+      }`;
     }
     return this.#fingerprint;
   }
@@ -154,7 +184,9 @@ export class EchoStateNetwork implements SequenceEncoder {
     const { res } = this.host();
     const w = new Float32Array(res.rows * res.cols);
     for (let r = 0; r < res.rows; r++) {
-      for (let k = 0; k < res.perRow; k++) w[r * res.cols + res.columns[r * res.perRow + k]] += res.values[r * res.perRow + k];
+      for (let k = 0; k < res.perRow; k++) {
+        w[r * res.cols + res.columns[r * res.perRow + k]] += res.values[r * res.perRow + k];
+      }
     }
     return tf.tensor2d(w, [res.rows, res.cols]);
   }
@@ -167,14 +199,29 @@ export class EchoStateNetwork implements SequenceEncoder {
   /**
    * `h_{t-1}` of the batch's real frames, `[R, N]`: the batch's cached states when they come from a
    * network with this one's {@link fingerprint} (see `lib/dynamic/state_cache.ts`), else
-   * {@link encodePacked} on the host.
+   * {@link encodePacked} on the host, attached to the batch so that it runs once per batch.
    */
   states(batch: SequenceBatch): tf.Tensor2D {
+    return this.#attach(batch).states!;
+  }
+
+  /** The states transposed, `[N, R]`: they are constants, so their products need no transposed matMul. */
+  constantStatesT(batch: SequenceBatch): tf.Tensor2D {
+    return this.#attach(batch).statesT()!;
+  }
+
+  /** Encodes the batch on the host unless it already carries this network's states; they stay attached. */
+  #attach(batch: SequenceBatch): SequenceBatch {
     if (batch.frameDim !== this.frameDim) {
-      throw new Error(`EchoStateNetwork: batch frame_dim ${batch.frameDim} != ESN frame_dim ${this.frameDim}`);
+      throw new Error(
+        `EchoStateNetwork: batch frame_dim ${batch.frameDim} != ESN frame_dim ${this.frameDim}`,
+      );
     }
-    if (batch.states && batch.stateKey === this.fingerprint()) return batch.states;
-    return tf.tensor2d(this.encodePacked(batch.packedHost, batch.lengths), [batch.frames, this.esnDim]);
+    const key = this.fingerprint();
+    if (batch.stateKey !== key) {
+      batch.attachStates(this.encodePacked(batch.packedHost, batch.lengths), this.esnDim, key);
+    }
+    return batch;
   }
 
   initial(n: number): tf.Tensor2D {
@@ -189,7 +236,7 @@ export class EchoStateNetwork implements SequenceEncoder {
     const n = this.esnDim, conn = this.connPerNeuron, rows = h.shape[0];
     const cols = tf.tensor1d(this.host().res.columns, "int32");
     const wh = tf.sum(tf.mul(tf.reshape(tf.gather(h, cols, 1), [rows, n, conn]), this.reservoirValues), -1);
-    const pre = tf.add(wh, tf.matMul(x, this.feedback, false, true));
+    const pre = tf.add(wh, tf.matMul(x, tf.transpose(this.feedback)));
     return tf.add(tf.mul(this.leakingRate, tf.tanh(pre)), tf.mul(1 - this.leakingRate, h));
   }
 
@@ -200,7 +247,9 @@ export class EchoStateNetwork implements SequenceEncoder {
     const n = this.esnDim, d = this.frameDim;
     const batch = x.length / d;
     if (!Number.isInteger(batch) || h.length !== batch * n) {
-      throw new Error(`EchoStateNetwork.step: h has ${h.length} values and x ${x.length}; need [B*${n}], [B*${d}]`);
+      throw new Error(
+        `EchoStateNetwork.step: h has ${h.length} values and x ${x.length}; need [B*${n}], [B*${d}]`,
+      );
     }
     const { res, fbT } = this.host();
     const pre = new Float64Array(n);
@@ -218,7 +267,9 @@ export class EchoStateNetwork implements SequenceEncoder {
     let frames = 0;
     for (let i = 0; i < lengths.length; i++) frames += lengths[i];
     if (x.length !== frames * d) {
-      throw new Error(`EchoStateNetwork.encodePacked: x has ${x.length} values, lengths sum to ${frames} frames of ${d}`);
+      throw new Error(
+        `EchoStateNetwork.encodePacked: x has ${x.length} values, lengths sum to ${frames} frames of ${d}`,
+      );
     }
     const { res, fbT } = this.host();
     const out = new Float32Array(frames * n);
@@ -287,10 +338,4 @@ export function esnStatesDense(esn: EchoStateNetwork, x: tf.Tensor3D): tf.Tensor
     }
     return tf.stack(out) as tf.Tensor3D;
   });
-}
-
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
-  return out;
 }

@@ -77,11 +77,15 @@ export class LU {
     return x;
   }
 
-  /** `A^{-1}`, row-major. Throws if singular. */
+  #inverse: Float64Array | null = null;
+
+  /** `A^{-1}`, row-major, computed once (the returned array is shared: do not modify). Throws if singular. */
   inverse(): Float64Array {
+    if (this.#inverse) return this.#inverse;
     const eye = new Float64Array(this.n * this.n);
     for (let i = 0; i < this.n; i++) eye[i * this.n + i] = 1;
-    return this.solve(eye, this.n);
+    this.#inverse = this.solve(eye, this.n);
+    return this.#inverse;
   }
 }
 
@@ -124,12 +128,36 @@ export function luFactor(a: ArrayLike<number>, n: number): LU {
   return new LU(n, m, perm, parity);
 }
 
-/** The LU factorisation of a square 2-D tensor (read back to the CPU in float64). */
+/**
+ * Recently factorised matrices (n >= 64), keyed by content: evaluating a flow batch after batch with
+ * unchanged weights factorises each weight matrix once instead of once per batch (an O(n^2) comparison
+ * against an O(n^3) factorisation). Bounded to {@link LU_CACHE_BYTES}; least recently used entries go.
+ */
+const luCache: { data: Float32Array; lu: LU }[] = [];
+const LU_CACHE_BYTES = 128 * 2 ** 20;
+
+function cachedLu(data: Float32Array, n: number): LU {
+  if (n < 64) return luFactor(data, n);
+  const hit = luCache.findIndex((e) => e.lu.n === n && e.data.every((v, i) => v === data[i]));
+  if (hit >= 0) {
+    const [entry] = luCache.splice(hit, 1);
+    luCache.push(entry);
+    return entry.lu;
+  }
+  const lu = luFactor(data, n);
+  luCache.push({ data: data.slice(), lu });
+  // Data (4 bytes), factors (8) and a possible inverse (8) per entry.
+  const bytes = () => luCache.reduce((acc, e) => acc + 20 * e.lu.n * e.lu.n, 0);
+  while (luCache.length > 1 && bytes() > LU_CACHE_BYTES) luCache.shift();
+  return lu;
+}
+
+/** The LU factorisation of a square 2-D tensor (read back to the CPU in float64; cached by content). */
 export function luOfTensor(w: tf.Tensor): LU {
   if (w.rank !== 2 || w.shape[0] !== w.shape[1]) {
     throw new Error(`luOfTensor: expected a square matrix, got shape [${w.shape.join(", ")}]`);
   }
-  return luFactor(w.dataSync(), w.shape[0]);
+  return cachedLu(w.dataSync() as Float32Array, w.shape[0]);
 }
 
 /** Transpose of a row-major `n*n` matrix, as float32 for tfjs. */

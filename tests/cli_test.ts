@@ -215,3 +215,48 @@ Deno.test("a run writes its directory; overrides reach config.json; --json is pu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("--resume of a run() experiment continues from its config.json and warns about changed keys", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "echoflow_cli_resume_run_" });
+  try {
+    const tiny = [
+      "--n_classes",
+      "2",
+      "--n_train",
+      "12",
+      "--n_val",
+      "6",
+      "--n_test",
+      "6",
+      "--esn_dim",
+      "12",
+      "--hidden_layer_dim",
+      "4",
+      "--n_flow_layers",
+      "1",
+      "--eval_epochs",
+      "1",
+      "--backend",
+      "cpu",
+      "--quiet",
+    ];
+    const first = await cli(["--name", "esn_flow_synthetic", "--epochs", "1", "--out", dir, ...tiny]);
+    assert.equal(first.code, 0, first.stderr);
+    const saved = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    assert.equal(saved.experiment, "esn_flow_synthetic");
+    assert.equal(saved.config.epochs, 1);
+
+    const again = await cli(["--resume", dir, "--epochs", "2", "--quiet"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /config key "epochs" differs from the resumed run: 1 -> 2/);
+    const resumed = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    assert.equal(resumed.config.epochs, 2);
+    assert.equal(resumed.config.n_train, 12, "keys not given again come from the saved run");
+
+    const wrong = await cli(["--resume", dir, "--name", "gaussian_2d"]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /run of "esn_flow_synthetic", not "gaussian_2d"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

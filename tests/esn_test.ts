@@ -49,7 +49,10 @@ Deno.test("randomSparse() puts conn_per_neuron distinct columns in every row", (
     const cols = new Set(a.columns.subarray(r * 7, r * 7 + 7));
     assert.equal(cols.size, 7);
   }
-  assert.throws(() => randomSparse(5, 6, new Rng(0)), /conn_per_neuron must be an integer in \[1, 5\], got 6/);
+  assert.throws(
+    () => randomSparse(5, 6, new Rng(0)),
+    /conn_per_neuron must be an integer in \[1, 5\], got 6/,
+  );
 });
 
 Deno.test("EchoStateNetwork is scaled to its spectral radius and feedback singular value", () => {
@@ -104,7 +107,9 @@ Deno.test("encodePacked() equals the dense tfjs recurrence, h_0 = 0", () => {
     for (let i = 0; i < d.length; i++) worst = Math.max(worst, Math.abs(d[i] - packed[i]));
     assert.ok(worst < 1e-5, `max |sparse - dense| = ${worst}`);
     // First frame of each sequence sees h_0 = 0.
-    for (const off of batch.offsets.subarray(0, 3)) assert.ok(packed.subarray(off * 30, off * 30 + 30).every((v) => v === 0));
+    for (const off of batch.offsets.subarray(0, 3)) {
+      assert.ok(packed.subarray(off * 30, off * 30 + 30).every((v) => v === 0));
+    }
   } finally {
     batch.dispose();
     disposeModule(esn);
@@ -150,7 +155,13 @@ Deno.test("host copies follow a restored checkpoint (buffers assigned from anoth
 });
 
 Deno.test("EchoStateNetwork rejects bad options, naming the key and value", () => {
-  assert.throws(() => new EchoStateNetwork({ frameDim: 2, esnDim: 10, leakingRate: 0 }, new Rng(0)), /leaking_rate.*got 0/);
-  assert.throws(() => new EchoStateNetwork({ frameDim: 2, esnDim: 10, spectralRadius: -1 }, new Rng(0)), /spectral_radius.*-1/);
+  assert.throws(
+    () => new EchoStateNetwork({ frameDim: 2, esnDim: 10, leakingRate: 0 }, new Rng(0)),
+    /leaking_rate.*got 0/,
+  );
+  assert.throws(
+    () => new EchoStateNetwork({ frameDim: 2, esnDim: 10, spectralRadius: -1 }, new Rng(0)),
+    /spectral_radius.*-1/,
+  );
   assert.throws(() => new EchoStateNetwork({ frameDim: 0, esnDim: 10 }, new Rng(0)), /frame_dim.*got 0/);
 });

@@ -12,7 +12,13 @@ await selectBackend("wasm");
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
 Deno.test("ContextGmm.logProb() is the log density of its diagonal mixture", () => {
-  const gmm = new ContextGmm({ frameDim: 3, contextDim: 5, numComponents: 4, hiddenDim: 7, numHiddenLayers: 2 }, new Rng(1));
+  const gmm = new ContextGmm({
+    frameDim: 3,
+    contextDim: 5,
+    numComponents: 4,
+    hiddenDim: 7,
+    numHiddenLayers: 2,
+  }, new Rng(1));
   const r = new Rng(2);
   const x = tf.tensor2d(r.normals(6 * 3), [6, 3]), h = tf.tensor2d(r.normals(6 * 5), [6, 5]);
   try {
@@ -40,7 +46,13 @@ Deno.test("ContextGmm.logProb() is the log density of its diagonal mixture", () 
 });
 
 Deno.test("a 1-D ContextGmm density integrates to ~1 on a grid", () => {
-  const gmm = new ContextGmm({ frameDim: 1, contextDim: 4, numComponents: 3, hiddenDim: 6, numHiddenLayers: 1 }, new Rng(3));
+  const gmm = new ContextGmm({
+    frameDim: 1,
+    contextDim: 4,
+    numComponents: 3,
+    hiddenDim: 6,
+    numHiddenLayers: 1,
+  }, new Rng(3));
   const step = 0.01, lo = -30, k = 6000;
   try {
     const total = tf.tidy(() => {
@@ -55,7 +67,13 @@ Deno.test("a 1-D ContextGmm density integrates to ~1 on a grid", () => {
 });
 
 Deno.test("ContextGmm.sample() draws from the mixture (mean and variance) reproducibly", async () => {
-  const gmm = new ContextGmm({ frameDim: 2, contextDim: 3, numComponents: 2, hiddenDim: 5, numHiddenLayers: 1 }, new Rng(5));
+  const gmm = new ContextGmm({
+    frameDim: 2,
+    contextDim: 3,
+    numComponents: 2,
+    hiddenDim: 5,
+    numHiddenLayers: 1,
+  }, new Rng(5));
   const n = 4000;
   const h = tf.tile(tf.tensor2d([[0.3, -0.2, 0.5]]), [n, 1]) as tf.Tensor2D;
   try {
@@ -69,7 +87,8 @@ Deno.test("ContextGmm.sample() draws from the mixture (mean and variance) reprod
     for (const t of [logW, mu, sigma]) t.dispose();
     for (let j = 0; j < 2; j++) {
       const mean = Math.exp(w[0]) * m[j] + Math.exp(w[1]) * m[2 + j];
-      const second = Math.exp(w[0]) * (s[j] ** 2 + m[j] ** 2) + Math.exp(w[1]) * (s[2 + j] ** 2 + m[2 + j] ** 2);
+      const second = Math.exp(w[0]) * (s[j] ** 2 + m[j] ** 2) +
+        Math.exp(w[1]) * (s[2 + j] ** 2 + m[2 + j] ** 2);
       let em = 0, e2 = 0;
       for (let i = 0; i < n; i++) {
         em += xs[i * 2 + j] / n;
@@ -88,7 +107,9 @@ Deno.test("ContextGmm.sample() draws from the mixture (mean and variance) reprod
 /** PyTorch's GRU / tanh-RNN step on the host from the encoder's weights (gate order r, u, n). */
 function referenceStep(enc: RecurrentEncoder, h: number[], x: number[]): number[] {
   const n = enc.stateDim, g = enc.cell === "gru" ? 3 : 1;
-  const [wi, bi, wh, bh] = [enc.inputWeight, enc.inputBias, enc.stateWeight, enc.stateBias].map((v) => v.dataSync());
+  const [wi, bi, wh, bh] = [enc.inputWeight, enc.inputBias, enc.stateWeight, enc.stateBias].map((v) =>
+    v.dataSync()
+  );
   const proj = (w: ArrayLike<number>, b: ArrayLike<number>, v: number[]) =>
     Array.from({ length: g * n }, (_, o) => v.reduce((s, vi, i) => s + vi * w[i * g * n + o], b[o]));
   const u = proj(wi, bi, x), v = proj(wh, bh, h);
@@ -113,15 +134,21 @@ Deno.test("RecurrentEncoder states follow the GRU / RNN equations, h_0 = 0, pack
         seqs.forEach((s, b) => {
           let h = [0, 0, 0, 0];
           for (let f = 0; f < s.length / 2; f++) {
-            const got = Array.from(states.subarray((batch.offsets[b] + f) * 4, (batch.offsets[b] + f + 1) * 4));
-            got.forEach((v, i) => assert.ok(Math.abs(v - h[i]) < 1e-5, `seq ${b} frame ${f}: ${got} vs ${h}`));
+            const got = Array.from(
+              states.subarray((batch.offsets[b] + f) * 4, (batch.offsets[b] + f + 1) * 4),
+            );
+            got.forEach((v, i) =>
+              assert.ok(Math.abs(v - h[i]) < 1e-5, `seq ${b} frame ${f}: ${got} vs ${h}`)
+            );
             h = referenceStep(enc, h, Array.from(s.subarray(f * 2, f * 2 + 2)));
           }
         });
         const stepped = tf.tidy(() =>
           enc.step(tf.tensor2d([[0.1, -0.3, 0.2, 0.4]]), tf.tensor2d([[0.5, -1]])).dataSync()
         );
-        referenceStep(enc, [0.1, -0.3, 0.2, 0.4], [0.5, -1]).forEach((v, i) => assert.ok(Math.abs(stepped[i] - v) < 1e-5));
+        referenceStep(enc, [0.1, -0.3, 0.2, 0.4], [0.5, -1]).forEach((v, i) =>
+          assert.ok(Math.abs(stepped[i] - v) < 1e-5)
+        );
       } finally {
         batch.dispose();
         disposeModule(enc);
@@ -131,6 +158,12 @@ Deno.test("RecurrentEncoder states follow the GRU / RNN equations, h_0 = 0, pack
 });
 
 Deno.test("RecurrentEncoder rejects a bad cell or sizes", () => {
-  assert.throws(() => new RecurrentEncoder({ frameDim: 2, stateDim: 4, cell: "lstm" as "gru" }, new Rng(0)), /gru or rnn, got "lstm"/);
-  assert.throws(() => new RecurrentEncoder({ frameDim: 2, stateDim: 0, cell: "gru" }, new Rng(0)), /got 2 and 0/);
+  assert.throws(
+    () => new RecurrentEncoder({ frameDim: 2, stateDim: 4, cell: "lstm" as "gru" }, new Rng(0)),
+    /gru or rnn, got "lstm"/,
+  );
+  assert.throws(
+    () => new RecurrentEncoder({ frameDim: 2, stateDim: 0, cell: "gru" }, new Rng(0)),
+    /got 2 and 0/,
+  );
 });

@@ -22,7 +22,10 @@ Deno.test("gmmHmmLogProb() equals the sum over all state paths", () => {
   for (const len of [1, 2, 5]) {
     const { x } = sampleGmmHmm(hmm, len, rng);
     const got = gmmHmmLogProb(hmm, x), want = bruteForce(hmm, x);
-    assert.ok(Math.abs(got - want) < 1e-9 * (1 + Math.abs(want)), `T=${len}: forward ${got}, brute force ${want}`);
+    assert.ok(
+      Math.abs(got - want) < 1e-9 * (1 + Math.abs(want)),
+      `T=${len}: forward ${got}, brute force ${want}`,
+    );
   }
 });
 
@@ -46,7 +49,10 @@ Deno.test("randomGmmHmm() gives stochastic parameters and positive stds; classes
   assert.ok(a.stds.every((v) => v >= 0.3 && v <= 1));
   const b = randomGmmHmm({ numStates: 4, numMix: 2, frameDim: 3 }, new Rng(6));
   assert.notDeepEqual(a.means, b.means);
-  assert.throws(() => randomGmmHmm({ numStates: 0, numMix: 1, frameDim: 1 }, new Rng(0)), /num_states.*got 0/);
+  assert.throws(
+    () => randomGmmHmm({ numStates: 0, numMix: 1, frameDim: 1 }, new Rng(0)),
+    /num_states.*got 0/,
+  );
 });
 
 Deno.test("sampleGmmHmm() follows the transition matrix", () => {
@@ -56,6 +62,9 @@ Deno.test("sampleGmmHmm() follows the transition matrix", () => {
   for (let t = 1; t < states.length; t++) counts[states[t - 1]][states[t]]++;
   for (let r = 0; r < 2; r++) {
     const stay = counts[r][r] / (counts[r][0] + counts[r][1]);
-    assert.ok(Math.abs(stay - hmm.transition[r * 2 + r]) < 0.03, `state ${r}: ${stay} vs ${hmm.transition[r * 2 + r]}`);
+    assert.ok(
+      Math.abs(stay - hmm.transition[r * 2 + r]) < 0.03,
+      `state ${r}: ${stay} vs ${hmm.transition[r * 2 + r]}`,
+    );
   }
 });

@@ -175,3 +175,23 @@ Deno.test("matMul() op: value and gradients equal tf.matMul's", () => {
   for (let k = 0; k < 3; k++) mine[k].forEach((v, i) => near(v, ref[k][i], 1e-5, `output ${k}`));
   tf.dispose([a, b, c]);
 });
+
+Deno.test("slogdet() op reuses factorisations of unchanged matrices but never a stale one", () => {
+  const n = 80; // above the caching threshold
+  const a = randomMatrix(n, 15, 3);
+  const w = tf.variable(tf.tensor2d(Float32Array.from(a), [n, n]));
+  const value = () => tf.tidy(() => slogdet(w as unknown as tf.Tensor2D).dataSync()[0]);
+  const fresh = () => luFactor(w.dataSync(), n).slogdet().logAbsDet;
+  try {
+    const first = value();
+    near(first, fresh(), 1e-4, "first");
+    for (let i = 0; i < 3; i++) assert.equal(value(), first);
+    // A one-entry change must give the new matrix's determinant.
+    w.assign(tf.tidy(() => tf.add(w, tf.oneHot(tf.tensor1d([7], "int32"), n * n).reshape([n, n]).mul(5))));
+    const second = value();
+    near(second, fresh(), 1e-4, "after the change");
+    assert.notEqual(second, first);
+  } finally {
+    w.dispose();
+  }
+});

@@ -5,6 +5,7 @@ import { inverse, luFactor, slogdet } from "../lib/linalg.ts";
 import { Flow } from "../lib/flows/flow.ts";
 import { StandardNormal } from "../lib/flows/normal.ts";
 import { SelfNormFC, SelfNormFlowModel, type SelfNormOptions } from "../lib/flows/selfnorm.ts";
+import { SelfNormConv } from "../lib/flows/selfnorm_conv.ts";
 import { Rng } from "../lib/rng.ts";
 
 await selectBackend("wasm");
@@ -221,4 +222,45 @@ Deno.test("SelfNormFC training fits a Gaussian and learns R ~ W^{-1}", () => {
   assertNear(rw, [1, 0, 0, 0, 1, 0, 0, 0, 1], 0.02, "R W");
   opt.dispose();
   tf.dispose([data, ...layer.parameters().map(([, v]) => v)]);
+});
+
+Deno.test("SelfNormConv training gradient is the dense self-normalized gradient collected onto the taps", () => {
+  const geo = { height: 3, width: 3, channels: 2, kernel: 3 }, d = 18, n = 4, taps = 36;
+  const layer = new SelfNormConv(geo, new Rng(21), { noise: 0.2, inverseNoise: 0.2, addReconGrad: false });
+  const model = new SelfNormFlowModel(new Flow(layer, new StandardNormal([3, 3, 2])), [layer]);
+  const x = tf.tensor4d(new Rng(22).normals(n * d), [n, 3, 3, 2]);
+  /** The D x D matrix of the convolution with `kernel`, column j = conv(e_j): independent of the layer. */
+  const dense = (kernel: tf.Tensor) => {
+    const cols = tf.tidy(() =>
+      tf.conv2d(tf.eye(d).reshape([d, 3, 3, 2]) as tf.Tensor4D, kernel as tf.Tensor4D, 1, "same")
+    );
+    const out = tr(arr(cols), d, d);
+    cols.dispose();
+    return out;
+  };
+  /** <G, M(e_t)> for every tap t: the gradient of tr(G^T M(K)) for the linear map K -> M(K). */
+  const collect = (g: Float64Array) =>
+    Array.from({ length: taps }, (_, t) => {
+      const unit = tf.tidy(() => tf.oneHot(t, taps).reshape([3, 3, 2, 2]).toFloat());
+      const m = dense(unit);
+      unit.dispose();
+      return m.reduce((acc, v, i) => acc + v * g[i], 0);
+    });
+  try {
+    const vars = [layer.weight, layer.inverseWeight];
+    const { value, grads } = tf.variableGrads(() => model.loss({ x, size: n, dispose() {} }), vars);
+    const [gk, gr] = vars.map((v) => arr(grads[v.name]));
+    tf.dispose([value, ...Object.values(grads)]);
+    const m = dense(layer.weight), mr = dense(layer.inverseWeight), b = arr(layer.bias!);
+    const xs = arr(x.reshape([n, d]));
+    const mx = mm(xs, tr(m, d, d), n, d, d); // rows W x
+    const delta = mx.map((v, i) => (v + b[i % 2]) / n);
+    const deltaX = mm(delta, m, n, d, d);
+    const dW = mm(tr(delta, n, d), xs, d, n, d).map((v, i) => 0.5 * (v - tr(mr, d, d)[i]));
+    const dR = mm(tr(deltaX, n, d), mx, d, n, d).map((v, i) => 0.5 * (-v + tr(m, d, d)[i]));
+    assertNear(gk, collect(dW), 1e-4, "dK");
+    assertNear(gr, collect(dR), 1e-4, "dR");
+  } finally {
+    tf.dispose([x, ...layer.parameters().map(([, v]) => v)]);
+  }
 });

@@ -8,7 +8,8 @@ await selectBackend("wasm");
 
 const D = 2;
 /** Sequence i has frames whose values encode (i, t, j) so layouts can be checked by value. */
-const seq = (i: number, len: number) => Float32Array.from({ length: len * D }, (_, k) => 100 * i + 10 * Math.floor(k / D) + (k % D));
+const seq = (i: number, len: number) =>
+  Float32Array.from({ length: len * D }, (_, k) => 100 * i + 10 * Math.floor(k / D) + (k % D));
 
 Deno.test("SequenceBatch packs real frames sequence after sequence, with segments and padded rows", () => {
   const b = SequenceBatch.fromSequences([seq(0, 3), seq(1, 1), seq(2, 2)], D);
@@ -23,7 +24,10 @@ Deno.test("SequenceBatch packs real frames sequence after sequence, with segment
     assert.deepEqual(Array.from(b.x.dataSync()), Array.from(b.packedHost));
     const padded = b.padded().dataSync(); // [T, B, D]
     for (let r = 0; r < b.frames; r++) {
-      assert.deepEqual(Array.from(padded.subarray(b.rowIndex[r] * D, b.rowIndex[r] * D + D)), Array.from(b.packedHost.subarray(r * D, r * D + D)));
+      assert.deepEqual(
+        Array.from(padded.subarray(b.rowIndex[r] * D, b.rowIndex[r] * D + D)),
+        Array.from(b.packedHost.subarray(r * D, r * D + D)),
+      );
     }
     assert.equal(padded[(2 * 3 + 1) * D], 0); // sequence 1 at t = 2 is padding
     assert.deepEqual(b.sequences().map((s) => s.length), [6, 2, 4]);
@@ -62,7 +66,10 @@ Deno.test("SequenceBatch frees its tensors, including lazily made ones, and surv
 
 Deno.test("SequenceBatch rejects empty batches and bad lengths, naming the value", () => {
   assert.throws(() => SequenceBatch.fromSequences([], D), /at least one sequence/);
-  assert.throws(() => SequenceBatch.fromSequences([new Float32Array(3)], D), /3 values, not a multiple of frame_dim 2/);
+  assert.throws(
+    () => SequenceBatch.fromSequences([new Float32Array(3)], D),
+    /3 values, not a multiple of frame_dim 2/,
+  );
   assert.throws(() => SequenceBatch.fromSequences([new Float32Array(0)], D), /length 0/);
 });
 
@@ -92,7 +99,10 @@ Deno.test("SequenceDataset: shuffled train batches cover every sequence once; ev
   for (const b of val) b.dispose();
   assert.equal(data.numTrain, 7);
   assert.equal(data.frameCount("val"), 7);
-  assert.throws(() => new SequenceDataset({ train: [new Float32Array(3)], val: [], test: [] }, 2), /train sequence 0 has 3 values/);
+  assert.throws(
+    () => new SequenceDataset({ train: [new Float32Array(3)], val: [], test: [] }, 2),
+    /train sequence 0 has 3 values/,
+  );
 });
 
 Deno.test("SequenceDataset hands out attached states per sequence, in packed order", () => {

@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../lib/backend.ts";
 import { ActNorm } from "../lib/flows/actnorm.ts";
+import { GlowCoupling, SplitPrior, Squeeze } from "../lib/flows/glow.ts";
+import { Emerging, SquareAutoregressiveConv } from "../lib/flows/emerging.ts";
+import { ConvExp } from "../lib/flows/exponential.ts";
 import { LearnableLeakyRelu, SmoothLeakyRelu } from "../lib/flows/activations.ts";
-import { ExactFC } from "../lib/flows/exact.ts";
+import { ExactConv, ExactFC } from "../lib/flows/exact.ts";
 import { Dequantize, imagePreprocessing, Logit, Normalize } from "../lib/flows/preprocess.ts";
 import { SelfNormFC } from "../lib/flows/selfnorm.ts";
+import { SelfNormConv } from "../lib/flows/selfnorm_conv.ts";
 import { SplineActivation } from "../lib/flows/spline.ts";
 import { Rng } from "../lib/rng.ts";
 import {
@@ -34,7 +38,23 @@ function actNormCase(seed: number, shape: number[]): BijectorCase {
   return { bijector: layer, x: normals(seed + 60, shape) };
 }
 
+/** A 3 x 3 x 2 image batch (D = 18) for the convolutional layers. */
+const IMG = [B, 3, 3, 2];
+const geometry = (kernel: number) => ({ height: 3, width: 3, channels: 2, kernel });
+const imageCase = (bijector: BijectorCase["bijector"], seed: number): BijectorCase => ({
+  bijector,
+  x: normals(seed + 80, IMG),
+});
+
 const TABLE: Record<string, [MakeCase, CheckOptions?]> = {
+  "ExactConv 3x3 (dense LU log-det)": [
+    (s) => imageCase(new ExactConv(geometry(3), new Rng(s), { noise: 0.2 }), s),
+  ],
+  "ExactConv 1x1 (Glow, orthogonal init)": [(s) => imageCase(new ExactConv(geometry(1), new Rng(s)), s)],
+  "SelfNormConv 3x3 (evaluation mode)": [
+    (s) => imageCase(new SelfNormConv(geometry(3), new Rng(s), { noise: 0.2, inverseNoise: 0.1 }), s),
+    { trainableAll: false },
+  ],
   "ExactFC": [(s) => vectorCase(new ExactFC(D, new Rng(s), { noise: 0.3 }), s)],
   // Evaluation mode (exact log-det): R is used only by training and approximate sampling.
   "SelfNormFC (evaluation mode)": [
@@ -49,6 +69,12 @@ const TABLE: Record<string, [MakeCase, CheckOptions?]> = {
   "SplineActivation (shared)": [
     (s) =>
       vectorCase(new SplineActivation(D, new Rng(s), { individual: false, bins: 4, initStd: 0.5 }), s, 3),
+  ],
+  "SquareAutoregressiveConv": [(s) => imageCase(new SquareAutoregressiveConv(2, new Rng(s)), s)],
+  "Emerging (1x1, two autoregressive 2x2, flips)": [(s) => imageCase(new Emerging(3, 3, 2, new Rng(s)), s)],
+  "ConvExp (10 terms)": [(s) => imageCase(new ConvExp(3, 3, 2, new Rng(s), { initStd: 0.1 }), s)],
+  "GlowCoupling (output layer drawn, not zero)": [
+    (s) => ({ bijector: new GlowCoupling(4, 8, new Rng(s), false), x: normals(s + 91, [B, 2, 2, 4]) }),
   ],
   "ActNorm on vectors": [(s) => actNormCase(s, [B, D])],
   "ActNorm on 3x3x2 images": [(s) => actNormCase(s, [B, 3, 3, 2])],
@@ -117,5 +143,89 @@ Deno.test("Dequantize adds noise in [0, 1) that floor() removes; the image chain
     v.dispose();
   } finally {
     pixels.dispose();
+  }
+});
+
+Deno.test("GlowCoupling starts as the identity (zero-initialised output layer)", () => {
+  const c = new GlowCoupling(4, 8, new Rng(5));
+  const x = normals(6, [B, 2, 2, 4]);
+  const out = c.forward(x);
+  try {
+    assert.deepEqual(out.y.dataSync(), x.dataSync());
+    assert.ok(out.logDet.dataSync().every((v) => v === 0));
+  } finally {
+    tf.dispose([x, out.y, out.logDet, ...c.parameters().map(([, v]) => v)]);
+  }
+});
+
+Deno.test("SplitPrior halves the channels, adds log N(x2) and samples the other half back", () => {
+  const sp = new SplitPrior(4, 8, new Rng(7), new Rng(8));
+  const x = normals(9, [B, 2, 2, 4]);
+  try {
+    const { y, logDet } = sp.forward(x);
+    assert.deepEqual(y.shape, [B, 2, 2, 2]);
+    // Zero-initialised coupling: logDet is exactly log N(x2; 0, I) of the second half.
+    const x2 = tf.split(x, 2, 3)[1];
+    const expected = tf.tidy(() =>
+      tf.sum(tf.square(x2).reshape([B, -1]), 1).mul(-0.5).sub(4 * Math.log(2 * Math.PI))
+    );
+    logDet.dataSync().forEach((v, i) => assert.ok(Math.abs(v - expected.dataSync()[i]) < 1e-4));
+    const back = sp.inverse(y);
+    assert.deepEqual(back.y.shape, x.shape);
+    // The first half comes back unchanged; the second is a fresh draw.
+    const [b1, b2] = tf.split(back.y, 2, 3);
+    assert.deepEqual(b1.dataSync(), tf.split(x, 2, 3)[0].dataSync());
+    assert.notDeepEqual(b2.dataSync(), x2.dataSync());
+    tf.dispose([y, logDet, x2, expected, back.y, back.logDet, b1, b2]);
+  } finally {
+    tf.dispose([x, ...sp.parameters().map(([, v]) => v)]);
+  }
+});
+
+Deno.test("Squeeze moves each 2 x 2 block into channels and back (shape changes, so not in the table)", () => {
+  const sq = new Squeeze();
+  // One image 4 x 2 x 1 with values 0..7 (row-major).
+  const x = tf.tensor4d([0, 1, 2, 3, 4, 5, 6, 7], [1, 4, 2, 1]);
+  const { y, logDet } = sq.forward(x);
+  try {
+    assert.deepEqual(y.shape, [1, 2, 1, 4]);
+    assert.deepEqual(Array.from(y.dataSync()), [0, 1, 2, 3, 4, 5, 6, 7]); // block (0,0) = rows 0-1
+    assert.deepEqual(Array.from(logDet.dataSync()), [0]);
+    const big = normals(10, [B, 4, 6, 3]);
+    const back = tf.tidy(() => sq.inverse(sq.forward(big).y).y);
+    assert.deepEqual(back.dataSync(), big.dataSync());
+    tf.dispose([big, back]);
+    assert.throws(() => sq.forward(tf.zeros([1, 3, 2, 1])), /even H and W/);
+  } finally {
+    tf.dispose([x, y, logDet]);
+  }
+});
+
+Deno.test("ConvExp caps the spectral norm of its kernel at coeff", () => {
+  const layer = new ConvExp(4, 4, 2, new Rng(3), { initStd: 2, coeff: 0.9, powerIterations: 30 });
+  try {
+    const k = layer.effectiveKernel();
+    // Power iteration on the dense matrix of the rescaled kernel, independently of the layer's estimate.
+    const dense = tf.tidy(() => {
+      const eye = tf.eye(32).reshape([32, 4, 4, 2]) as tf.Tensor4D;
+      return tf.conv2d(eye, k, 1, "same").reshape([32, 32]).transpose();
+    });
+    let v = tf.ones([32, 1]);
+    for (let i = 0; i < 100; i++) {
+      const next = tf.tidy(() => {
+        const w = tf.matMul(dense, tf.matMul(dense, v, true, false));
+        return tf.div(w, tf.norm(w));
+      });
+      v.dispose();
+      v = next;
+    }
+    const sigma = tf.tidy(() => tf.norm(tf.matMul(dense, v, true, false)).dataSync()[0]); // v: top left singular vector
+    assert.ok(
+      Math.abs(sigma - 0.9) < 0.02,
+      `spectral norm ${sigma}, expected 0.9 (kernel drawn with a larger norm)`,
+    );
+    tf.dispose([k, dense, v]);
+  } finally {
+    tf.dispose([...layer.parameters().map(([, v]) => v), layer.powerStart]);
   }
 });

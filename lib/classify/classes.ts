@@ -33,7 +33,10 @@ export function parseClasses(spec: string, counts: readonly ClassCount[]): strin
         `--classes ${s}: a count must be between 1 and ${present.length} (the classes present in training: ${valid()})`,
       );
     }
-    const top = [...present].sort((a, b) => b.segments - a.segments || (a.name < b.name ? -1 : 1)).slice(0, n);
+    const top = [...present].sort((a, b) => b.segments - a.segments || (a.name < b.name ? -1 : 1)).slice(
+      0,
+      n,
+    );
     const keep = new Set(top.map((c) => c.name));
     return present.filter((c) => keep.has(c.name)).map((c) => c.name);
   }
@@ -71,7 +74,11 @@ export function parseShard(spec: string): Shard | null {
 }
 
 /** The classes of every shard (see the module doc); `shards[i - 1]` belongs to shard i. */
-export function assignShards(classes: readonly string[], counts: readonly ClassCount[], n: number): string[][] {
+export function assignShards(
+  classes: readonly string[],
+  counts: readonly ClassCount[],
+  n: number,
+): string[][] {
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`assignShards: need n >= 1 shards, got ${n}`);
   const frames = new Map(counts.map((c) => [c.name, c.frames]));
   const order = [...classes].sort((a, b) => (frames.get(b) ?? 0) - (frames.get(a) ?? 0) || (a < b ? -1 : 1));

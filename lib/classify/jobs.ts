@@ -70,7 +70,9 @@ export async function runChildJobs(
   const failed = (await Promise.all(runs)).filter((r) => r.code !== 0);
   if (failed.length) {
     throw new Error(
-      `Parallel training failed: ${failed.map((f) => `${f.job.label} exited with code ${f.code}`).join("; ")} ` +
+      `Parallel training failed: ${
+        failed.map((f) => `${f.job.label} exited with code ${f.code}`).join("; ")
+      } ` +
         `(see the lines prefixed with their label above)`,
     );
   }

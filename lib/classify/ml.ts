@@ -32,7 +32,9 @@ export function checkTable(t: LikelihoodTable, what = "likelihood table"): void 
   if (t.logLik.length !== n * k) {
     throw new Error(`Bad ${what}: ${t.logLik.length} log-likelihoods for ${n} examples x ${k} classes`);
   }
-  if (t.frames.length !== n) throw new Error(`Bad ${what}: ${t.frames.length} frame counts for ${n} examples`);
+  if (t.frames.length !== n) {
+    throw new Error(`Bad ${what}: ${t.frames.length} frame counts for ${n} examples`);
+  }
   const bad = t.labels.findIndex((l) => !(l >= 0 && l < k));
   if (bad >= 0) throw new Error(`Bad ${what}: example ${bad} has label ${t.labels[bad]}, not in [0, ${k})`);
 }
@@ -71,14 +73,20 @@ export function logPriors(counts: ArrayLike<number>): Float64Array {
 }
 
 /** `C[true, predicted]` counts, row-major `[k, k]`. */
-export function confusionMatrix(labels: ArrayLike<number>, predicted: ArrayLike<number>, k: number): Int32Array {
+export function confusionMatrix(
+  labels: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  k: number,
+): Int32Array {
   if (labels.length !== predicted.length) {
     throw new Error(`confusionMatrix: ${labels.length} labels but ${predicted.length} predictions`);
   }
   const m = new Int32Array(k * k);
   for (let i = 0; i < labels.length; i++) {
     if (!(labels[i] >= 0 && labels[i] < k && predicted[i] >= 0 && predicted[i] < k)) {
-      throw new Error(`confusionMatrix: example ${i} has label ${labels[i]}, prediction ${predicted[i]}; k = ${k}`);
+      throw new Error(
+        `confusionMatrix: example ${i} has label ${labels[i]}, prediction ${predicted[i]}; k = ${k}`,
+      );
     }
     m[labels[i] * k + predicted[i]]++;
   }

@@ -23,7 +23,9 @@ export const modelsDir = (runDir: string): string => join(runDir, "models");
 /** Where the run of `cls` with model variant `variant` lives. */
 export function classRunDir(runDir: string, variant: string, cls: string): string {
   if (!/^[\w.+-]+$/.test(variant) || !/^[\w.+-]+$/.test(cls)) {
-    throw new Error(`Cannot make a run directory for variant "${variant}", class "${cls}": use [A-Za-z0-9_.+-]`);
+    throw new Error(
+      `Cannot make a run directory for variant "${variant}", class "${cls}": use [A-Za-z0-9_.+-]`,
+    );
   }
   return join(modelsDir(runDir), variant, cls);
 }

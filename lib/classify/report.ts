@@ -3,7 +3,7 @@
  * chance levels, per-class accuracy and test NLL per frame, the confusion matrix), the confusion matrix as
  * CSV and as a labelled PNG heatmap, and a Markdown comparison table across variants.
  */
-import { type Canvas, matrixHeatmap } from "../plot/mod.ts";
+import { Canvas, matrixHeatmap, textWidth } from "../plot/mod.ts";
 import {
   chanceLevels,
   classifyMl,
@@ -105,21 +105,34 @@ export function confusionCsv(r: Pick<VariantReport, "classes" | "confusion">): s
   return lines.join("\n") + "\n";
 }
 
-/** The confusion matrix as a heatmap of row fractions (each true class sums to 1), labelled. */
-export function confusionPicture(r: Pick<VariantReport, "classes" | "confusion" | "variant" | "accuracy">): Canvas {
+/**
+ * The confusion matrix as a heatmap of row fractions (each true class sums to 1), labelled, titled with
+ * the variant and its accuracy (the canvas is widened to the title when the matrix is narrower).
+ */
+export function confusionPicture(
+  r: Pick<VariantReport, "classes" | "confusion" | "variant" | "accuracy">,
+): Canvas {
   const K = r.classes.length;
   const frac = new Float64Array(K * K);
   r.confusion.forEach((row, i) => {
     const n = row.reduce((a, b) => a + b, 0);
     row.forEach((v, j) => (frac[i * K + j] = n > 0 ? v / n : 0));
   });
-  return matrixHeatmap(frac, K, K, {
-    // Short: the title must fit above a few hundred pixels of cells.
-    title: `${r.variant} confusion: row=true col=predicted, acc ${(100 * r.accuracy).toFixed(1)}%`,
+  const cell = Math.max(12, Math.min(64, Math.floor(560 / K)));
+  const heat = matrixHeatmap(frac, K, K, {
     rowLabels: r.classes,
     colLabels: r.classes,
     range: [0, 1],
+    cellWidth: cell,
+    cellHeight: cell,
   });
+  const title = `${r.variant}: rows true, columns predicted (row fractions); accuracy ${
+    (100 * r.accuracy).toFixed(1)
+  }%`;
+  const canvas = new Canvas(Math.max(heat.width, textWidth(title) + 8), heat.height + 16);
+  canvas.text(4, 4, title);
+  canvas.blit(heat, 0, 16);
+  return canvas;
 }
 
 const pct = (v: number | null) => (v === null || !Number.isFinite(v) ? "-" : `${(100 * v).toFixed(1)}%`);
@@ -133,8 +146,12 @@ export function comparisonTable(reports: readonly VariantReport[]): string {
   ];
   for (const r of reports) {
     rows.push(
-      `| ${r.variant} | ${r.num_classes} | ${r.test_segments} | ${pct(r.accuracy)} | ${pct(r.balanced_accuracy)} | ` +
-        `${pct(r.chance_uniform)} | ${pct(r.majority_baseline)} (${r.majority_class}) | ${num(r.test_nll_per_frame)} |`,
+      `| ${r.variant} | ${r.num_classes} | ${r.test_segments} | ${pct(r.accuracy)} | ${
+        pct(r.balanced_accuracy)
+      } | ` +
+        `${pct(r.chance_uniform)} | ${pct(r.majority_baseline)} (${r.majority_class}) | ${
+          num(r.test_nll_per_frame)
+        } |`,
     );
   }
   return rows.join("\n") + "\n";
@@ -148,7 +165,9 @@ export function perClassTable(r: VariantReport): string {
   ];
   for (const c of r.per_class) {
     rows.push(
-      `| ${c.class} | ${c.train_segments} | ${c.test_segments} | ${pct(c.accuracy)} | ${num(c.test_nll_per_frame)} |`,
+      `| ${c.class} | ${c.train_segments} | ${c.test_segments} | ${pct(c.accuracy)} | ${
+        num(c.test_nll_per_frame)
+      } |`,
     );
   }
   return rows.join("\n") + "\n";

@@ -32,7 +32,9 @@ export class SegmentClasses {
   ) {
     const d = sets.train.frameDim;
     for (const s of SPLITS) {
-      if (sets[s].frameDim !== d) throw new Error(`SegmentClasses: ${s} has frame_dim ${sets[s].frameDim}, train ${d}`);
+      if (sets[s].frameDim !== d) {
+        throw new Error(`SegmentClasses: ${s} has frame_dim ${sets[s].frameDim}, train ${d}`);
+      }
     }
     this.seqs = { train: sequences(sets.train), val: sequences(sets.val), test: sequences(sets.test) };
   }
@@ -70,7 +72,13 @@ export class SegmentClasses {
   classData(name: string): { data: SequenceDataset; ids: Record<SplitName, number[]> } {
     const ids = { train: this.ids("train", name), val: this.ids("val", name), test: this.ids("test", name) };
     const pick = (s: SplitName) => ids[s].map((i) => this.seqs[s][i]);
-    return { data: new SequenceDataset({ train: pick("train"), val: pick("val"), test: pick("test") }, this.frameDim), ids };
+    return {
+      data: new SequenceDataset(
+        { train: pick("train"), val: pick("val"), test: pick("test") },
+        this.frameDim,
+      ),
+      ids,
+    };
   }
 
   /** Every test segment whose class is in `classes`, labelled by its position in `classes`. */
@@ -84,7 +92,10 @@ export class SegmentClasses {
       labels.push(k);
       frames.push(set.lengths[i]);
     });
-    const data = new SequenceDataset({ train: [], val: [], test: ids.map((i) => this.seqs.test[i]) }, this.frameDim);
+    const data = new SequenceDataset(
+      { train: [], val: [], test: ids.map((i) => this.seqs.test[i]) },
+      this.frameDim,
+    );
     return { data, ids: { test: ids }, labels: Int32Array.from(labels), frames: Int32Array.from(frames) };
   }
 }

@@ -9,9 +9,9 @@
  * every class model (K times), encodes the test split once instead of K times.
  *
  * Sharing is checked, not assumed: a model's network joins a pool entry only if its reservoir, input
- * weights and leaking rate equal the entry's exactly; otherwise it gets an entry of its own. A
- * {@link SequenceDataset} takes the states through its `StateProvider` interface; `source` is the model's
- * own network, so the model accepts them (`EchoStateNetwork.states` checks identity).
+ * weights and leaking rate equal the entry's exactly (not only their 32-bit fingerprint); otherwise it
+ * gets an entry of its own. A `SequenceDataset` takes the states through its `StateProvider` interface,
+ * labelled with the network's fingerprint, which the model checks before using them.
  *
  * Memory: 4 * N bytes per frame, within `maxBytes` over the whole pool; a request that does not fit is
  * refused (null: those batches are encoded on the fly) with one warning.
@@ -100,7 +100,9 @@ export class EsnStatePool {
     if (this.#bytes + 4 * frames * n > this.maxBytes) {
       if (!this.#warned) {
         this.log?.warn(
-          `ESN state cache full (${(this.#bytes / 2 ** 20).toFixed(0)} of ${(this.maxBytes / 2 ** 20).toFixed(0)} MiB): ` +
+          `ESN state cache full (${(this.#bytes / 2 ** 20).toFixed(0)} of ${
+            (this.maxBytes / 2 ** 20).toFixed(0)
+          } MiB): ` +
             `states of ${split} are computed per batch instead (raise esn_cache_mb)`,
         );
         this.#warned = true;
@@ -134,7 +136,7 @@ export class EsnStatePool {
   provider(esn: EchoStateNetwork, ids: SplitIds): StateProvider {
     const memo = new Map<SplitName, readonly Float32Array[] | null>();
     return {
-      source: esn,
+      key: esn.fingerprint(),
       dim: esn.esnDim,
       states: (split) => {
         if (!memo.has(split)) {

@@ -9,10 +9,10 @@
 import { getExperiment, REGISTRY } from "../../experiments/registry.ts";
 import { selectBackend } from "../backend.ts";
 import { ConfigError, type ConfigValue, resolveConfig } from "../config.ts";
-import { type Checkpoint, checkpointPathOf, loadCheckpoint } from "../runner/checkpoint.ts";
+import { type Checkpoint, checkpointPathOf, LAST_CHECKPOINT, loadCheckpoint } from "../runner/checkpoint.ts";
 import { Experiment } from "../runner/experiment.ts";
 import { Logger } from "../runner/logger.ts";
-import { createRunDir, dirname } from "../runner/run_dir.ts";
+import { createRunDir, dirname, exists, join, writeJsonAtomic } from "../runner/run_dir.ts";
 import { configOverrides, parseCli, UsageError } from "./args.ts";
 import { configHelpText, listText, usageText } from "./help.ts";
 
@@ -52,14 +52,26 @@ async function run(argv: readonly string[]): Promise<void> {
 
   const log = new Logger({ json: flags.json, quiet: flags.quiet });
   let ckpt: Checkpoint | null = null;
-  if (flags.resume !== null) ckpt = await loadCheckpoint(checkpointPathOf(flags.resume));
-  const name = flags.name ?? ckpt!.header.experiment;
+  let saved: SavedRun | null = null;
+  if (flags.resume !== null) {
+    // Experiments with their own run() (one model per class) keep checkpoints in sub-directories; their
+    // run directory is resumed from its config.json and the experiment picks up what is unfinished.
+    saved = readSavedRun(flags.resume);
+    if (!saved) {
+      ckpt = await loadCheckpoint(checkpointPathOf(flags.resume));
+      saved = { experiment: ckpt.header.experiment, config: ckpt.header.config };
+    }
+  }
+  const name = flags.name ?? saved!.experiment;
   const spec = getExperiment(name);
   if (!spec) throw unknownExperiment(name);
+  if (saved && saved.experiment !== name) {
+    throw new Error(`Cannot resume "${flags.resume}": it is a run of "${saved.experiment}", not "${name}"`);
+  }
 
   const overrides = configOverrides(spec.config, options);
   const base: Record<string, ConfigValue> = {};
-  for (const [k, v] of Object.entries(ckpt?.header.config ?? {})) {
+  for (const [k, v] of Object.entries(saved?.config ?? {})) {
     if (Object.hasOwn(spec.config, k)) base[k] = v;
   }
   const cfg = resolveConfig(spec.config, { ...base, ...overrides });
@@ -75,6 +87,13 @@ async function run(argv: readonly string[]): Promise<void> {
 
   if (spec.run) {
     Deno.mkdirSync(runDir, { recursive: true });
+    if (saved) warnChangedKeys(log, saved.config, cfg);
+    await writeJsonAtomic(join(runDir, "config.json"), {
+      experiment: name,
+      config: cfg,
+      backend: backend.backend,
+      adapter: backend.adapter,
+    });
     const result = await spec.run(cfg, { runDir, resume: flags.resume, log });
     log.metric("summary", {
       experiment: name,
@@ -85,4 +104,53 @@ async function run(argv: readonly string[]): Promise<void> {
     return;
   }
   await new Experiment(spec, cfg, { runDir, resume: flags.resume, log, backend, checkpoint: ckpt }).run();
+}
+
+interface SavedRun {
+  readonly experiment: string;
+  readonly config: Record<string, ConfigValue>;
+}
+
+/**
+ * The experiment and config of a run directory that has a config.json but no last.ckpt (a run() experiment);
+ * null when `path` is a checkpoint file or a directory with a last.ckpt.
+ */
+function readSavedRun(path: string): SavedRun | null {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(path).isDirectory;
+  } catch {
+    return null; // loadCheckpoint reports the missing path
+  }
+  if (!isDir || exists(join(path, LAST_CHECKPOINT))) return null;
+  const file = join(path, "config.json");
+  if (!exists(file)) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Deno.readTextFileSync(file));
+  } catch (e) {
+    throw new Error(`Cannot resume "${path}": ${file} is not valid JSON (${(e as Error).message})`);
+  }
+  const rec = parsed as Partial<SavedRun>;
+  if (typeof rec?.experiment !== "string" || typeof rec.config !== "object" || rec.config === null) {
+    throw new Error(`Cannot resume "${path}": ${file} has no "experiment" name and "config" object`);
+  }
+  return rec as SavedRun;
+}
+
+/** Warns about config keys whose resumed value differs from the saved run's. */
+function warnChangedKeys(
+  log: Logger,
+  before: Record<string, ConfigValue>,
+  after: Record<string, unknown>,
+): void {
+  for (const [k, v] of Object.entries(after)) {
+    if (Object.hasOwn(before, k) && JSON.stringify(before[k]) !== JSON.stringify(v)) {
+      log.warn(
+        `config key "${k}" differs from the resumed run: ${JSON.stringify(before[k])} -> ${
+          JSON.stringify(v)
+        }`,
+      );
+    }
+  }
 }

@@ -10,6 +10,7 @@
  */
 import type { Rng } from "../rng.ts";
 
+/** The parameters of a Gaussian-mixture HMM with S states, M components per state, frames of D. */
 export interface GmmHmm {
   readonly numStates: number;
   readonly numMix: number;
@@ -25,6 +26,7 @@ export interface GmmHmm {
   readonly stds: Float64Array;
 }
 
+/** Sizes and parameter ranges for {@link randomGmmHmm}. */
 export interface RandomHmmOptions {
   readonly numStates: number;
   readonly numMix: number;
@@ -48,17 +50,23 @@ function normalise(v: Float64Array): Float64Array {
 export function randomGmmHmm(opts: RandomHmmOptions, rng: Rng): GmmHmm {
   const { numStates: s, numMix: m, frameDim: d } = opts;
   for (const [key, v] of [["num_states", s], ["num_mix", m], ["frame_dim", d]] as const) {
-    if (!(Number.isInteger(v) && v >= 1)) throw new Error(`randomGmmHmm: ${key} must be an integer >= 1, got ${v}`);
+    if (!(Number.isInteger(v) && v >= 1)) {
+      throw new Error(`randomGmmHmm: ${key} must be an integer >= 1, got ${v}`);
+    }
   }
   const scale = opts.meanScale ?? 2, [lo, hi] = opts.stdRange ?? [0.3, 1], stay = opts.selfLoop ?? 0.7;
   const initial = normalise(Float64Array.from({ length: s }, () => 0.5 + rng.uniform()));
   const transition = new Float64Array(s * s);
   for (let r = 0; r < s; r++) {
     const row = normalise(Float64Array.from({ length: s }, () => 0.1 + rng.uniform()));
-    for (let c = 0; c < s; c++) transition[r * s + c] = s === 1 ? 1 : (r === c ? stay : 0) + (1 - stay) * row[c];
+    for (let c = 0; c < s; c++) {
+      transition[r * s + c] = s === 1 ? 1 : (r === c ? stay : 0) + (1 - stay) * row[c];
+    }
   }
   const weights = new Float64Array(s * m);
-  for (let r = 0; r < s; r++) weights.set(normalise(Float64Array.from({ length: m }, () => 0.5 + rng.uniform())), r * m);
+  for (let r = 0; r < s; r++) {
+    weights.set(normalise(Float64Array.from({ length: m }, () => 0.5 + rng.uniform())), r * m);
+  }
   const means = Float64Array.from({ length: s * m * d }, () => scale * rng.normal());
   const stds = Float64Array.from({ length: s * m * d }, () => lo + (hi - lo) * rng.uniform());
   return { numStates: s, numMix: m, frameDim: d, initial, transition, weights, means, stds };

@@ -21,6 +21,7 @@ import type { Batch, Dataset } from "../runner/types.ts";
 /** One sequence: `length * frameDim` values, frame after frame. */
 export type Sequence = Float32Array;
 
+/** B sequences in packed and padded layouts (see the module doc); `size` = B, `frames` = R, `dims` = R D. */
 export class SequenceBatch implements Batch {
   /** Number of sequences B. */
   readonly size: number;
@@ -42,10 +43,9 @@ export class SequenceBatch implements Batch {
   readonly x: tf.Tensor2D;
   /** Sequence index of each packed frame, int32 `[R]`. */
   readonly segments: tf.Tensor1D;
-  /** Cached conditioning states `h_{t-1}` of the packed frames `[R, N]`, or null. */
-  readonly states: tf.Tensor2D | null;
-  /** Fingerprint of the encoder that computed `states` (a model uses them only when it matches its own). */
-  readonly stateKey: string | null;
+  #statesHost: { values: Float32Array; dim: number; key: string } | null = null;
+  #states: tf.Tensor2D | null = null;
+  #statesT: tf.Tensor2D | null = null;
   #paddedHost: Float32Array | null;
   #padded: tf.Tensor3D | null = null;
   #rowIndexTensor: tf.Tensor1D | null = null;
@@ -62,7 +62,9 @@ export class SequenceBatch implements Batch {
     const offsets = new Int32Array(size + 1);
     let maxLength = 0;
     for (let b = 0; b < size; b++) {
-      if (!(lengths[b] >= 1)) throw new Error(`SequenceBatch: sequence ${b} has length ${lengths[b]}; need >= 1`);
+      if (!(lengths[b] >= 1)) {
+        throw new Error(`SequenceBatch: sequence ${b} has length ${lengths[b]}; need >= 1`);
+      }
       offsets[b + 1] = offsets[b] + lengths[b];
       maxLength = Math.max(maxLength, lengths[b]);
     }
@@ -90,11 +92,42 @@ export class SequenceBatch implements Batch {
     this.#paddedHost = paddedHost;
     this.x = tf.tensor2d(packed, [frames, frameDim]);
     this.segments = tf.tensor1d(seg, "int32");
-    if (states && states.values.length !== frames * states.dim) {
-      throw new Error(`SequenceBatch: ${states.values.length} state values for ${frames} frames of ${states.dim}`);
+    if (states) this.attachStates(states.values, states.dim, states.key);
+  }
+
+  /**
+   * Attaches the conditioning states `h_{t-1}` of the packed frames (`[R * dim]` on the host) computed by
+   * the encoder with fingerprint `key`, replacing any attached before (an encoder caches its work here).
+   */
+  attachStates(values: Float32Array, dim: number, key: string): void {
+    if (values.length !== this.frames * dim) {
+      throw new Error(`SequenceBatch: ${values.length} state values for ${this.frames} frames of ${dim}`);
     }
-    this.states = states ? tf.tensor2d(states.values, [frames, states.dim]) : null;
-    this.stateKey = states?.key ?? null;
+    this.#states?.dispose();
+    this.#statesT?.dispose();
+    this.#states = this.#statesT = null;
+    this.#statesHost = { values, dim, key };
+  }
+
+  /** Fingerprint of the encoder of the attached states (a model uses them only when it matches its own). */
+  get stateKey(): string | null {
+    return this.#statesHost?.key ?? null;
+  }
+
+  /** The attached states `[R, N]` (made on first use and kept), or null. */
+  get states(): tf.Tensor2D | null {
+    const s = this.#statesHost;
+    if (s && !this.#states) this.#states = tf.keep(tf.tensor2d(s.values, [this.frames, s.dim]));
+    return this.#states;
+  }
+
+  /** The attached states transposed, `[N, R]` (transposed on the host, kept), or null. */
+  statesT(): tf.Tensor2D | null {
+    const s = this.#statesHost;
+    if (s && !this.#statesT) {
+      this.#statesT = tf.keep(tf.tensor2d(transposeHost(s.values, this.frames, s.dim), [s.dim, this.frames]));
+    }
+    return this.#statesT;
   }
 
   /**
@@ -109,7 +142,9 @@ export class SequenceBatch implements Batch {
     const lengths = new Int32Array(seqs.length);
     seqs.forEach((s, b) => {
       if (s.length % frameDim !== 0) {
-        throw new Error(`SequenceBatch: sequence ${b} has ${s.length} values, not a multiple of frame_dim ${frameDim}`);
+        throw new Error(
+          `SequenceBatch: sequence ${b} has ${s.length} values, not a multiple of frame_dim ${frameDim}`,
+        );
       }
       lengths[b] = s.length / frameDim;
     });
@@ -118,7 +153,11 @@ export class SequenceBatch implements Batch {
   }
 
   /** A batch from a padded time-major `[T_max, B, D]` array (or tensor); padded values are ignored. */
-  static fromPadded(x: Float32Array | tf.Tensor3D, lengths: ArrayLike<number>, frameDim?: number): SequenceBatch {
+  static fromPadded(
+    x: Float32Array | tf.Tensor3D,
+    lengths: ArrayLike<number>,
+    frameDim?: number,
+  ): SequenceBatch {
     const size = lengths.length;
     const d = x instanceof Float32Array ? frameDim : x.shape[2];
     if (d === undefined) throw new Error("SequenceBatch.fromPadded: frameDim is required for a Float32Array");
@@ -126,13 +165,17 @@ export class SequenceBatch implements Batch {
     const steps = host.length / (size * d);
     const lens = Int32Array.from(lengths);
     if (!Number.isInteger(steps) || lens.some((l) => l > steps)) {
-      throw new Error(`SequenceBatch.fromPadded: ${host.length} values do not hold [T, ${size}, ${d}] with lengths <= T`);
+      throw new Error(
+        `SequenceBatch.fromPadded: ${host.length} values do not hold [T, ${size}, ${d}] with lengths <= T`,
+      );
     }
     let frames = 0;
     for (const l of lens) frames += l;
     const packed = new Float32Array(frames * d);
     for (let b = 0, r = 0; b < size; b++) {
-      for (let t = 0; t < lens[b]; t++, r++) packed.set(host.subarray((t * size + b) * d, (t * size + b + 1) * d), r * d);
+      for (let t = 0; t < lens[b]; t++, r++) {
+        packed.set(host.subarray((t * size + b) * d, (t * size + b + 1) * d), r * d);
+      }
     }
     return new SequenceBatch(d, lens, packed, host, null);
   }
@@ -141,7 +184,8 @@ export class SequenceBatch implements Batch {
   sequences(): Float32Array[] {
     return Array.from(
       this.lengths,
-      (_, b) => this.packedHost.subarray(this.offsets[b] * this.frameDim, this.offsets[b + 1] * this.frameDim),
+      (_, b) =>
+        this.packedHost.subarray(this.offsets[b] * this.frameDim, this.offsets[b + 1] * this.frameDim),
     );
   }
 
@@ -150,7 +194,9 @@ export class SequenceBatch implements Batch {
     if (!this.#paddedHost) {
       const { size, frameDim: d } = this;
       const out = new Float32Array(this.maxLength * size * d);
-      for (let r = 0; r < this.frames; r++) out.set(this.packedHost.subarray(r * d, (r + 1) * d), this.rowIndex[r] * d);
+      for (let r = 0; r < this.frames; r++) {
+        out.set(this.packedHost.subarray(r * d, (r + 1) * d), this.rowIndex[r] * d);
+      }
       this.#paddedHost = out;
     }
     return this.#paddedHost;
@@ -169,8 +215,24 @@ export class SequenceBatch implements Batch {
   }
 
   dispose(): void {
-    for (const t of [this.x, this.segments, this.states, this.#padded, this.#rowIndexTensor]) t?.dispose();
+    for (
+      const t of [this.x, this.segments, this.#states, this.#statesT, this.#padded, this.#rowIndexTensor]
+    ) t?.dispose();
   }
+}
+
+/** The transpose of a row-major `rows x cols` matrix. */
+export function transposeHost(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  // Blocked so both sides stay in cache (a plain double loop is ~3x slower at 1000 x 1000).
+  const B = 32;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(r0 + B, rows), c1 = Math.min(c0 + B, cols);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = a[r * cols + c];
+    }
+  }
+  return out;
 }
 
 /** Concatenates typed arrays. */
@@ -193,6 +255,7 @@ export interface SequenceSplits {
   readonly test: readonly Sequence[];
 }
 
+/** `train`, `val` or `test`. */
 export type SplitName = keyof SequenceSplits;
 
 /** What a {@link SequenceDataset} needs from a state cache (see `lib/dynamic/state_cache.ts`). */
@@ -220,7 +283,9 @@ export class SequenceDataset implements Dataset<SequenceBatch> {
     for (const [name, seqs] of Object.entries(splits) as [SplitName, readonly Sequence[]][]) {
       seqs.forEach((s, i) => {
         if (s.length === 0 || s.length % frameDim !== 0) {
-          throw new Error(`SequenceDataset: ${name} sequence ${i} has ${s.length} values; need k * ${frameDim}, k >= 1`);
+          throw new Error(
+            `SequenceDataset: ${name} sequence ${i} has ${s.length} values; need k * ${frameDim}, k >= 1`,
+          );
         }
       });
     }
@@ -263,7 +328,9 @@ export class SequenceDataset implements Dataset<SequenceBatch> {
   *train(batchSize: number, rng: Rng): Iterable<SequenceBatch> {
     checkBatchSize(batchSize);
     const perm = rng.permutation(this.numTrain);
-    for (let i = 0; i < perm.length; i += batchSize) yield this.batch("train", perm.subarray(i, i + batchSize));
+    for (let i = 0; i < perm.length; i += batchSize) {
+      yield this.batch("train", perm.subarray(i, i + batchSize));
+    }
   }
 
   *eval(split: SplitName, batchSize: number, maxExamples: number | null): Iterable<SequenceBatch> {

@@ -14,8 +14,10 @@ import { CELL_TYPES } from "./rnn.ts";
 
 /** The four model variants: encoder (ESN or trained RNN) x frame density (flow mixture or GMM). */
 export const MODEL_VARIANTS = ["dyn_esn_flow", "dyn_rnn_flow", "gmm_esn", "gmm_rnn"] as const;
+/** One of {@link MODEL_VARIANTS} (config key `model`). */
 export type ModelVariant = (typeof MODEL_VARIANTS)[number];
 
+/** The dynamic-model config keys with the TIMIT defaults of the original design (spread into a schema). */
 export const dynamicModelConfig = {
   model: choice(
     MODEL_VARIANTS,

@@ -19,6 +19,7 @@ import type { FrameDensity } from "./mixture.ts";
 import { sampleSequences } from "./sample.ts";
 import "./wasm_kernels.ts";
 
+/** `log p(x_1..x_T) = sum_t log p(x_t | h_{t-1})` for an encoder and a frame density (module doc). */
 export class DynamicModel implements DensityModel<SequenceBatch> {
   constructor(readonly encoder: SequenceEncoder, readonly density: FrameDensity, readonly variant = "") {
     if (encoder.stateDim !== density.contextDim || encoder.frameDim !== density.frameDim) {
@@ -35,7 +36,9 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
 
   /** `log p(x_t | h_{t-1})` of every real frame, packed order, `[R]`. */
   frameLogProb(batch: SequenceBatch): tf.Tensor1D {
-    return tf.tidy(() => this.density.logProb(batch.x, this.encoder.states(batch)));
+    return tf.tidy(() =>
+      this.density.logProb(batch.x, this.encoder.states(batch), this.encoder.constantStatesT?.(batch))
+    );
   }
 
   /** `log p(x_1..x_T)` of each sequence, `[B]`. */

@@ -10,6 +10,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { SequenceBatch } from "../data/sequences.ts";
 import type { Module } from "../nn/module.ts";
 
+/** Maps the past frames of each sequence to the states `h_{t-1}` that condition frame t. */
 export interface SequenceEncoder extends Module {
   /** Frame dimension D. */
   readonly frameDim: number;
@@ -17,6 +18,11 @@ export interface SequenceEncoder extends Module {
   readonly stateDim: number;
   /** `h_{t-1}` for every real frame of the batch, in packed order, `[R, N]`. */
   states(batch: SequenceBatch): tf.Tensor2D;
+  /**
+   * For an encoder without trainable parameters: the same states transposed, `[N, R]`, so that products
+   * with them need no transposed matMul in the backward pass (see `products.ts`). Absent otherwise.
+   */
+  constantStatesT?(batch: SequenceBatch): tf.Tensor2D;
   /** The state before any frame, `[n, N]` (zeros). */
   initial(n: number): tf.Tensor2D;
   /** The next state after frames `x: [n, D]` from states `h: [n, N]`. */

@@ -18,12 +18,27 @@ import type { ConditionerOptions } from "../nn/conditioner.ts";
 import { childParameters, type NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
 import { EsnFlowLayer } from "./esn_flow_layer.ts";
+import { constantMatMul, matMul } from "./products.ts";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
+/** Sizes of an {@link EsnFlow}: its conditioners' and the number of layers. */
 export interface EsnFlowOptions extends ConditionerOptions {
   /** Number of flow layers L (>= 1). */
   readonly numFlowLayers: number;
+}
+
+/**
+ * Column blocks of the given widths, by `tf.slice` (tfjs-wasm's `split` along columns is ~50x slower than
+ * the slices it amounts to: 7.7 ms against 0.15 ms at [974, 120], measured).
+ */
+export function columnBlocks(x: tf.Tensor2D, widths: readonly number[]): tf.Tensor2D[] {
+  let at = 0;
+  return widths.map((w) => {
+    const block = tf.slice(x, [0, at], [-1, w]) as tf.Tensor2D;
+    at += w;
+    return block;
+  });
 }
 
 /** `log N(z; 0, I)` per row of `z: [R, D]`. */
@@ -31,6 +46,7 @@ export function standardNormalLogProb(z: tf.Tensor2D): tf.Tensor1D {
   return tf.sub(tf.mul(-0.5, tf.sum(tf.square(z), -1)), 0.5 * z.shape[1] * LOG_2PI) as tf.Tensor1D;
 }
 
+/** `log p(x | h) = log N(f(x; h); 0, I) + log |det df/dx|` with L {@link EsnFlowLayer}s (module doc). */
 export class EsnFlow implements Bijector {
   readonly layers: readonly EsnFlowLayer[];
   /** The per-dimension slope rescale shared by all layers, `[D]`, initialised to 1. */
@@ -70,13 +86,14 @@ export class EsnFlow implements Bijector {
     return tf.concat(this.layers.map((l) => l.conditioner.firstBias()));
   }
 
-  /** `h W + c`, `[R, L * l]` (see {@link contextWeight}). */
-  projectContext(h: tf.Tensor2D): tf.Tensor2D {
-    return tf.add(tf.matMul(h, this.contextWeight()), this.contextBias());
+  /** `h W + c`, `[R, L * l]` (see {@link contextWeight}; `hT`: the transpose of a constant `h`). */
+  projectContext(h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor2D {
+    const w = this.contextWeight();
+    return tf.add(hT ? constantMatMul(h, hT, w) : matMul(h, w), this.contextBias());
   }
 
   #slices(hc: tf.Tensor2D): tf.Tensor2D[] {
-    return tf.split(hc, this.layers.length, 1) as tf.Tensor2D[];
+    return columnBlocks(hc, this.layers.map(() => this.opts.hiddenDim));
   }
 
   #check(x: tf.Tensor, context: tf.Tensor | undefined): asserts context is tf.Tensor2D {
@@ -127,10 +144,10 @@ export class EsnFlow implements Bijector {
     return tf.add(logDet, standardNormalLogProb(y as tf.Tensor2D));
   }
 
-  /** `log p(x | h)` per row, `x: [R, D]`, `h: [R, N]`. */
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor1D {
+  /** `log p(x | h)` per row, `x: [R, D]`, `h: [R, N]` (`hT`: the transpose of a constant `h`). */
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D {
     this.#check(x, h);
-    return this.logProbProjected(x, this.projectContext(h));
+    return this.logProbProjected(x, this.projectContext(h, hT));
   }
 
   parameters(): NamedTensors<tf.Variable> {

@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Bijector, checkShape, type Transformed } from "../flows/bijector.ts";
-import { ContextConditioner, type ConditionerOptions } from "../nn/conditioner.ts";
+import { type ConditionerOptions, ContextConditioner } from "../nn/conditioner.ts";
 import type { NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
 
@@ -28,6 +28,7 @@ export function halfMask(dim: number): Float32Array {
   return b;
 }
 
+/** Two complementary affine couplings sharing one conditioner, context `h_{t-1}` (see the module doc). */
 export class EsnFlowLayer implements Bijector {
   readonly conditioner: ContextConditioner;
   readonly mask: Float32Array;

@@ -16,9 +16,11 @@ import { Linear } from "../nn/linear.ts";
 import { childParameters, type NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
 import type { FrameDensity } from "./mixture.ts";
+import { constantMatMul } from "./products.ts";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
+/** Sizes of a {@link ContextGmm}. */
 export interface ContextGmmOptions {
   readonly frameDim: number;
   readonly contextDim: number;
@@ -38,6 +40,7 @@ export interface GmmParams {
   readonly sigma: tf.Tensor3D;
 }
 
+/** The time-varying diagonal Gaussian mixture `p(x_t | h_{t-1})` (see the module doc). */
 export class ContextGmm implements FrameDensity {
   readonly hidden: readonly Linear[];
   readonly weightHead: Linear;
@@ -47,11 +50,17 @@ export class ContextGmm implements FrameDensity {
 
   constructor(readonly opts: ContextGmmOptions, rng: Rng) {
     const { frameDim: d, contextDim: n, numComponents: k, hiddenDim: l, numHiddenLayers: layers } = opts;
-    for (const [key, v] of [["frame_dim", d], ["context dim", n], ["n_components", k], [
-      "hidden_layer_dim",
-      l,
-    ], ["num_hidden_layers", layers]] as const) {
-      if (!(Number.isInteger(v) && v >= 1)) throw new Error(`ContextGmm: ${key} must be an integer >= 1, got ${v}`);
+    const sizes = {
+      frame_dim: d,
+      context_dim: n,
+      n_components: k,
+      hidden_layer_dim: l,
+      num_hidden_layers: layers,
+    };
+    for (const [key, v] of Object.entries(sizes)) {
+      if (!(Number.isInteger(v) && v >= 1)) {
+        throw new Error(`ContextGmm: ${key} must be an integer >= 1, got ${v}`);
+      }
     }
     this.hidden = Array.from({ length: layers }, (_, i) => new Linear(i === 0 ? n : l, l, rng));
     this.weightHead = new Linear(l, k, rng);
@@ -68,12 +77,15 @@ export class ContextGmm implements FrameDensity {
     return this.opts.contextDim;
   }
 
-  /** The mixture of each row's context `h: [R, N]`. */
-  params(h: tf.Tensor2D): GmmParams {
+  /** The mixture of each row's context `h: [R, N]` (`hT`: the transpose of a constant `h`). */
+  params(h: tf.Tensor2D, hT?: tf.Tensor2D): GmmParams {
     const { numComponents: k, frameDim: d } = this.opts;
     const rows = h.shape[0];
-    let q = h;
-    for (const layer of this.hidden) q = dense(q, layer, "relu");
+    const [first, ...rest] = this.hidden;
+    let q = hT
+      ? tf.relu(tf.add(constantMatMul(h, hT, first.weight as tf.Tensor2D), first.bias!)) as tf.Tensor2D
+      : dense(h, first, "relu");
+    for (const layer of rest) q = dense(q, layer, "relu");
     const sigma = tf.add(tf.softplus(dense(q, this.stdHead, "linear")), this.minStd);
     return {
       logW: tf.logSoftmax(dense(q, this.weightHead, "linear")),
@@ -82,13 +94,13 @@ export class ContextGmm implements FrameDensity {
     };
   }
 
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor1D {
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D {
     if (x.shape[1] !== this.frameDim || h.shape[1] !== this.contextDim || x.shape[0] !== h.shape[0]) {
       throw new Error(
         `ContextGmm.logProb: x [${x.shape}] and h [${h.shape}] must be [R, ${this.frameDim}] and [R, ${this.contextDim}]`,
       );
     }
-    const { logW, mu, sigma } = this.params(h);
+    const { logW, mu, sigma } = this.params(h, hT);
     const u = tf.div(tf.sub(tf.expandDims(x, 1), mu), sigma); // [R, K, D]
     const comp = tf.sub(
       tf.mul(-0.5, tf.sum(tf.square(u), -1)),

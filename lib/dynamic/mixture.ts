@@ -15,14 +15,18 @@ import * as tf from "@tensorflow/tfjs";
 import { Linear } from "../nn/linear.ts";
 import { childParameters, type Module, type NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
-import { EsnFlow, type EsnFlowOptions } from "./esn_flow.ts";
+import { columnBlocks, EsnFlow, type EsnFlowOptions } from "./esn_flow.ts";
+import { constantMatMul, matMul } from "./products.ts";
 
 /** A conditional density of one frame given its context (the per-frame part of a sequence model). */
 export interface FrameDensity extends Module {
   readonly frameDim: number;
   readonly contextDim: number;
-  /** `log p(x_r | h_r)` per row: `x: [R, D]`, `h: [R, N]` to `[R]`. */
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor1D;
+  /**
+   * `log p(x_r | h_r)` per row: `x: [R, D]`, `h: [R, N]` to `[R]`. `hT`, when given, is the transpose of a
+   * constant `h` (no gradient), used for fast gradients of the context products (`products.ts`).
+   */
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D;
   /**
    * One draw `x_r ~ p(. | h_r)` per row, `[R, D]`; all randomness from `rng`. Asynchronous (component
    * choices are read back without blocking); manages its own intermediate tensors.
@@ -30,8 +34,10 @@ export interface FrameDensity extends Module {
   sample(h: tf.Tensor2D, rng: Rng): Promise<tf.Tensor2D>;
 }
 
+/** How mixture weights are made: learned logits (`static`) or a linear map of `h_{t-1}` (`context`). */
 export type MixtureWeights = "static" | "context";
 
+/** Sizes of a {@link FlowMixture}: those of each flow, K, and the kind of weights. */
 export interface FlowMixtureOptions extends EsnFlowOptions {
   /** Number of flows K (>= 1). */
   readonly numMixtures: number;
@@ -46,6 +52,7 @@ function pick(xs: tf.Tensor2D[], choice: Int32Array): tf.Tensor2D {
   return tf.sum(tf.mul(tf.stack(xs, 1), tf.expandDims(onehot, 2)), 1) as tf.Tensor2D;
 }
 
+/** `p(x_t | h) = sum_k w_k p_k(x_t | h)` over K {@link EsnFlow}s (see the module doc). */
 export class FlowMixture implements FrameDensity {
   readonly flows: readonly EsnFlow[];
   /** Static logits `[K]` (K > 1, static weights). */
@@ -74,17 +81,16 @@ export class FlowMixture implements FrameDensity {
   }
 
   /** Context projections of every flow (and the gate logits), from one product: `[R, P_k]` each. */
-  #project(h: tf.Tensor2D): { parts: tf.Tensor2D[]; gate: tf.Tensor2D | null } {
+  #project(h: tf.Tensor2D, hT?: tf.Tensor2D): { parts: tf.Tensor2D[]; gate: tf.Tensor2D | null } {
     const ws = this.flows.map((f) => f.contextWeight());
     const bs = this.flows.map((f) => f.contextBias());
     if (this.gate) {
       ws.push(this.gate.weight as tf.Variable<tf.Rank.R2>);
       bs.push(this.gate.bias as tf.Variable<tf.Rank.R1>);
     }
-    const all = ws.length === 1
-      ? tf.add(tf.matMul(h, ws[0]), bs[0]) as tf.Tensor2D
-      : tf.add(tf.matMul(h, tf.concat(ws, 1)), tf.concat(bs)) as tf.Tensor2D;
-    const split = ws.length === 1 ? [all] : tf.split(all, ws.map((w) => w.shape[1]), 1) as tf.Tensor2D[];
+    const w = ws.length === 1 ? ws[0] : tf.concat(ws, 1), b = bs.length === 1 ? bs[0] : tf.concat(bs);
+    const all = tf.add(hT ? constantMatMul(h, hT, w) : matMul(h, w), b) as tf.Tensor2D;
+    const split = ws.length === 1 ? [all] : columnBlocks(all, ws.map((w) => w.shape[1]));
     return { parts: split.slice(0, this.flows.length), gate: this.gate ? split[this.flows.length] : null };
   }
 
@@ -94,13 +100,13 @@ export class FlowMixture implements FrameDensity {
     return tf.tile(tf.expandDims(tf.logSoftmax(this.logits!), 0), [rows, 1]) as tf.Tensor2D;
   }
 
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor1D {
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D {
     if (x.shape[1] !== this.frameDim || h.shape[1] !== this.contextDim || x.shape[0] !== h.shape[0]) {
       throw new Error(
         `FlowMixture.logProb: x [${x.shape}] and h [${h.shape}] must be [R, ${this.frameDim}] and [R, ${this.contextDim}]`,
       );
     }
-    const { parts, gate } = this.#project(h);
+    const { parts, gate } = this.#project(h, hT);
     const lps = this.flows.map((f, k) => f.logProbProjected(x, parts[k]));
     if (lps.length === 1) return lps[0];
     return tf.logSumExp(tf.add(tf.stack(lps, 1), this.#logWeights(x.shape[0], gate)), 1) as tf.Tensor1D;

@@ -12,8 +12,8 @@
  */
 export { attachStateCache, buildDynamicModel } from "./build.ts";
 export {
-  dynamicModelConfig,
   type DynamicModelConfig,
+  dynamicModelConfig,
   dynamicTrainingDefaults,
   MODEL_VARIANTS,
   type ModelVariant,

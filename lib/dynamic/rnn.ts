@@ -17,11 +17,15 @@ import { uniformValues } from "../nn/linear.ts";
 import type { NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
 import type { SequenceEncoder } from "./encoder.ts";
+import { matMul } from "./products.ts";
 import "./wasm_kernels.ts";
 
+/** The recurrent cell: GRU or plain tanh RNN (config `rnn_cell`). */
 export type CellType = "gru" | "rnn";
+/** The valid {@link CellType}s. */
 export const CELL_TYPES: readonly CellType[] = ["gru", "rnn"];
 
+/** Sizes and cell of a {@link RecurrentEncoder}. */
 export interface RecurrentEncoderOptions {
   readonly frameDim: number;
   /** State dimension N. */
@@ -29,6 +33,7 @@ export interface RecurrentEncoderOptions {
   readonly cell: CellType;
 }
 
+/** A trainable GRU or tanh-RNN encoder, `h_0 = 0` (equations in the module doc). */
 export class RecurrentEncoder implements SequenceEncoder {
   readonly frameDim: number;
   readonly stateDim: number;
@@ -41,7 +46,9 @@ export class RecurrentEncoder implements SequenceEncoder {
 
   constructor(opts: RecurrentEncoderOptions, rng: Rng) {
     const { frameDim: d, stateDim: n, cell } = opts;
-    if (!CELL_TYPES.includes(cell)) throw new Error(`RecurrentEncoder: cell must be gru or rnn, got "${cell}"`);
+    if (!CELL_TYPES.includes(cell)) {
+      throw new Error(`RecurrentEncoder: cell must be gru or rnn, got "${cell}"`);
+    }
     if (!(Number.isInteger(d) && d >= 1 && Number.isInteger(n) && n >= 1)) {
       throw new Error(`RecurrentEncoder: frame_dim and rnn_dim must be integers >= 1, got ${d} and ${n}`);
     }
@@ -63,7 +70,7 @@ export class RecurrentEncoder implements SequenceEncoder {
 
   /** One step from the input projection `u = x W_i + b_i` (`[n, G * N]`). */
   #cell(h: tf.Tensor2D, u: tf.Tensor2D): tf.Tensor2D {
-    const v = tf.add(tf.matMul(h, this.stateWeight), this.stateBias) as tf.Tensor2D;
+    const v = tf.add(matMul(h, this.stateWeight as tf.Tensor2D), this.stateBias) as tf.Tensor2D;
     if (this.cell === "rnn") return tf.tanh(tf.add(u, v));
     const [ur, uu, un] = tf.split(u, 3, 1) as tf.Tensor2D[];
     const [vr, vu, vn] = tf.split(v, 3, 1) as tf.Tensor2D[];
@@ -73,17 +80,21 @@ export class RecurrentEncoder implements SequenceEncoder {
   }
 
   step(h: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
-    return this.#cell(h, tf.add(tf.matMul(x, this.inputWeight), this.inputBias));
+    return this.#cell(h, tf.add(matMul(x, this.inputWeight as tf.Tensor2D), this.inputBias));
   }
 
   states(batch: SequenceBatch): tf.Tensor2D {
     if (batch.frameDim !== this.frameDim) {
-      throw new Error(`RecurrentEncoder: batch frame_dim ${batch.frameDim} != encoder frame_dim ${this.frameDim}`);
+      throw new Error(
+        `RecurrentEncoder: batch frame_dim ${batch.frameDim} != encoder frame_dim ${this.frameDim}`,
+      );
     }
     const steps = batch.maxLength, b = batch.size, n = this.stateDim;
     const x = tf.reshape(batch.padded(), [steps * b, this.frameDim]);
-    const u = tf.add(tf.matMul(x, this.inputWeight), this.inputBias);
-    const us = tf.split(tf.reshape(u, [steps, b, -1]), steps, 0).map((t) => tf.squeeze(t, [0]) as tf.Tensor2D);
+    const u = tf.add(matMul(x as tf.Tensor2D, this.inputWeight as tf.Tensor2D), this.inputBias);
+    const us = tf.split(tf.reshape(u, [steps, b, -1]), steps, 0).map((t) =>
+      tf.squeeze(t, [0]) as tf.Tensor2D
+    );
     let h = this.initial(b);
     const hs = [h];
     // The state after the last frame conditions nothing.

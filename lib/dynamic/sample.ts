@@ -13,6 +13,7 @@ import type { Rng } from "../rng.ts";
 import type { SequenceEncoder } from "./encoder.ts";
 import type { FrameDensity } from "./mixture.ts";
 
+/** Draws one sequence per entry of `lengths` from the model `(encoder, density)` (see the module doc). */
 export async function sampleSequences(
   encoder: SequenceEncoder,
   density: FrameDensity,
@@ -21,7 +22,9 @@ export async function sampleSequences(
 ): Promise<Float32Array[]> {
   if (lengths.length === 0) return [];
   for (const l of lengths) {
-    if (!(Number.isInteger(l) && l >= 1)) throw new Error(`sampleSequences: lengths must be integers >= 1, got ${l}`);
+    if (!(Number.isInteger(l) && l >= 1)) {
+      throw new Error(`sampleSequences: lengths must be integers >= 1, got ${l}`);
+    }
   }
   const n = lengths.length, d = density.frameDim, steps = Math.max(...lengths);
   let h = encoder.initial(n);

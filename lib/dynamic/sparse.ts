@@ -74,6 +74,7 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
+/** Tuning of {@link spectralRadius} (the defaults suit reservoirs up to a few thousand neurons). */
 export interface ArnoldiOptions {
   /** Krylov space dimension m (default min(n, 40)). */
   readonly krylov?: number;
@@ -135,11 +136,13 @@ export function spectralRadius(a: FixedRowSparse, rng: Rng, opts: ArnoldiOptions
       return w;
     });
     // G = Y^T H Y (k x k), the arrow row beta * e_m^T Y, and v_{k+1} = v_{m+1}.
-    const g = ys.map((yi) => ys.map((yj) => {
-      let s = 0;
-      for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) s += yi[r] * h[r][c] * yj[c];
-      return s;
-    }));
+    const g = ys.map((yi) =>
+      ys.map((yj) => {
+        let s = 0;
+        for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) s += yi[r] * h[r][c] * yj[c];
+        return s;
+      })
+    );
     for (const row of h) row.fill(0);
     for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i][j] = g[i][j];
     for (let j = 0; j < k; j++) h[k][j] = beta * ys[j][size - 1];

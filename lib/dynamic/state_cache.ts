@@ -25,6 +25,7 @@ export interface CacheReport {
   readonly seconds: number;
 }
 
+/** Per-sequence ESN states of the splits of one data set, keyed by the ESN's fingerprint. */
 export class EsnStateCache implements StateProvider {
   readonly dim: number;
   readonly key: string;

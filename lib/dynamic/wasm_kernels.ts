@@ -12,7 +12,12 @@ import * as tf from "@tensorflow/tfjs";
 
 interface WasmBackendLike {
   readSync(dataId: object): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: string, memoryOffset?: number, values?: ArrayLike<number>): tf.TensorInfo;
+  makeOutput(
+    shape: number[],
+    dtype: string,
+    memoryOffset?: number,
+    values?: ArrayLike<number>,
+  ): tf.TensorInfo;
 }
 
 if (!tf.getKernel("UnsortedSegmentSum", "wasm")) {
@@ -26,7 +31,9 @@ if (!tf.getKernel("UnsortedSegmentSum", "wasm")) {
       const xs = b.readSync(x.dataId), ids = b.readSync(segmentIds.dataId);
       const rows = ids.length;
       const inner = rows === 0 ? 0 : xs.length / rows;
-      const out = x.dtype === "int32" ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
+      const out = x.dtype === "int32"
+        ? new Int32Array(numSegments * inner)
+        : new Float32Array(numSegments * inner);
       for (let i = 0; i < rows; i++) {
         const s = ids[i];
         if (s < 0 || s >= numSegments) continue;

@@ -60,12 +60,27 @@ export function denseIndex(g: ConvGeometry): Int32Array {
   return idx;
 }
 
-/** The dense `[D, D]` matrix of the convolution with `kernel`, differentiable in the kernel. */
-export function denseMatrix(kernel: tf.Tensor, index: tf.Tensor, d: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const taps = tf.concat([kernel.reshape([-1]), tf.zeros([1])]);
-    return tf.gather(taps, index).reshape([d, d]) as tf.Tensor2D;
+/**
+ * The dense `[D, D]` matrix of the convolution with `kernel`, differentiable in the kernel: the gradient
+ * of each tap is the sum of the matrix gradient over the entries it fills. Summed on the CPU from the
+ * JS `index`, because tfjs's gather gradient (UnsortedSegmentSum) has no wasm kernel.
+ */
+export function denseMatrix(kernel: tf.Tensor, index: Int32Array, d: number): tf.Tensor2D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const k = args[0] as tf.Tensor;
+    const value = tf.tidy(() => {
+      const taps = tf.concat([k.reshape([-1]), tf.zeros([1])]);
+      return tf.gather(taps, tf.tensor1d(index, "int32")).reshape([d, d]);
+    });
+    const gradFunc = (dy: tf.Tensor) => {
+      const g = dy.dataSync();
+      const acc = new Float32Array(k.size + 1);
+      for (let i = 0; i < index.length; i++) acc[index[i]] += g[i];
+      return tf.tensor(acc.subarray(0, k.size), k.shape);
+    };
+    return { value, gradFunc };
   });
+  return op(kernel) as tf.Tensor2D;
 }
 
 /** `[N H W, k k C]` patches of the zero-padded image, in the order of a `[k, k, C, *]` kernel. */
@@ -110,10 +125,25 @@ export function tapCounts(g: ConvGeometry): Float32Array {
   return out;
 }
 
-/** `conv(x, K)` with zero "same" padding, stride 1. */
+/**
+ * `conv(x, K)` with zero "same" padding, stride 1, odd k, with its own gradients: `dx = conv(dZ, flip(K))`
+ * and `dK = im2col(x)^T dZ`. Why: the wasm backend of tfjs 4.22 has no Conv2DBackpropFilter kernel, so
+ * `tf.conv2d` cannot be trained there.
+ */
 export function sameConv(x: tf.Tensor4D, kernel: tf.Tensor): tf.Tensor4D {
-  return tf.conv2d(x, kernel as tf.Tensor4D, 1, "same");
+  return sameConvOp(x, kernel as tf.Tensor4D);
 }
+
+const sameConvOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w] = args as tf.Tensor4D[];
+  (args[2] as tf.GradSaveFunc)([x, w]);
+  const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+    const [xs, ws] = saved as tf.Tensor4D[];
+    const dz = dy as tf.Tensor4D;
+    return [tf.conv2d(dz, flipKernel(ws), 1, "same"), kernelGrad(xs, dz, ws.shape[0])];
+  };
+  return { value: tf.conv2d(x, w, 1, "same"), gradFunc };
+}) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
 
 /** Identity kernel plus Gaussian noise (`[k, k, C, C]` values), the reference's init for k > 1. */
 export function diracKernel(k: number, c: number, noise: (n: number) => Float32Array): Float32Array {

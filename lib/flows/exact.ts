@@ -148,7 +148,7 @@ export class ExactConv implements Bijector {
   denseOf(kernel: tf.Tensor): tf.Tensor2D {
     this.#index ??= denseIndex(this.geometry);
     const index = this.#index;
-    return tf.tidy(() => denseMatrix(kernel, tf.tensor1d(index, "int32"), this.dim));
+    return denseMatrix(kernel, index, this.dim);
   }
 
   /** `log |det M(kernel)|` as a differentiable scalar (block-diagonal shortcut for k = 1). */
@@ -184,7 +184,10 @@ export class ExactConv implements Bijector {
       const v = this.bias ? tf.sub(z, this.bias) : z;
       let x: tf.Tensor;
       if (k === 1) {
-        x = sameConv(v as tf.Tensor4D, inverse(this.weight.reshape([c, c]) as tf.Tensor2D).reshape([1, 1, c, c]));
+        x = sameConv(
+          v as tf.Tensor4D,
+          inverse(this.weight.reshape([c, c]) as tf.Tensor2D).reshape([1, 1, c, c]),
+        );
       } else {
         const rows = v.reshape([z.shape[0], this.dim]) as tf.Tensor2D;
         x = matMul(rows, tf.transpose(inverse(this.dense()))).reshape(z.shape);

@@ -6,7 +6,8 @@
  * The model is read as the average of two flows, `f(x) = W x + b` and `g^{-1}(x) = R^{-1} x + b`, so the
  * training objective per layer is `1/2 (L_f(W) + L_g(R))`. With `delta = dL/dz` (from the data term and
  * the layers above, per example) and `delta_x = W^T delta`, their gradients are approximated by replacing
- * each inverse by the other matrix (`W^{-T} ~ R^T`, `R^{-T} ~ W^T`), as in the paper's eqs. 8-10:
+ * each inverse by the other matrix (`W^{-T} ~ R^T`, `R^{-T} ~ W^T`), as in the paper (Sec. 3) and the
+ * backward pass of the reference implementation (`snf/layers/selfnorm.py`, `SelfNormConvFunc`):
  *
  *   dL/dW ~ 1/2 (sum_n delta_n x_n^T            + s R^T),       s = sum_n dL/dlogDet_n  (= -1 for -mean)
  *   dL/dR ~ 1/2 (-sum_n delta_x,n (W x_n)^T     - s W^T),

@@ -26,12 +26,12 @@ import { type SelfNormalizing, type SelfNormOptions, stopGradient } from "./self
 function snfConv(k: number) {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, w, b] = args as tf.Tensor4D[];
-    const xw = sameConv(x, w);
+    const xw = tf.conv2d(x, w, 1, "same");
     (args[4] as tf.GradSaveFunc)([x, w, xw]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws, xws] = saved as tf.Tensor4D[];
       const dz = dy as tf.Tensor4D;
-      const dx = sameConv(dz, flipKernel(ws));
+      const dx = tf.conv2d(dz, flipKernel(ws), 1, "same");
       return [
         dx,
         tf.mul(kernelGrad(xs, dz, k), 0.5),
@@ -44,10 +44,11 @@ function snfConv(k: number) {
 }
 
 /** Zero `[batch]` log-det with gradient `1/2 s flip(R) . count` for K and `-1/2 s flip(K) . count` for R. */
-function snfConvLogDet(batch: number, w: tf.Tensor, r: tf.Tensor, count: tf.Tensor): tf.Tensor1D {
+function snfConvLogDet(batch: number, w: tf.Tensor, r: tf.Tensor, counts: Float32Array): tf.Tensor1D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     (args[2] as tf.GradSaveFunc)([args[0] as tf.Tensor, args[1] as tf.Tensor]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const count = tf.tensor(counts, saved[0].shape);
       const half = tf.mul(tf.sum(dy), 0.5);
       return [
         tf.mul(tf.mul(flipKernel(saved[1]), count), half),
@@ -111,8 +112,7 @@ export class SelfNormConv implements SelfNormalizing {
       if (modifiedGrad) {
         const w = this.weight, r = this.inverseWeight;
         const z = this.#conv(x as tf.Tensor4D, w, this.bias ?? tf.zeros([this.geometry.channels]), r);
-        const count = tf.tensor4d(this.#count, w.shape as [number, number, number, number]);
-        out = { y: z, logDet: snfConvLogDet(x.shape[0], w, r, count) };
+        out = { y: z, logDet: snfConvLogDet(x.shape[0], w, r, this.#count) };
       } else {
         out = this.#exact.forward(x);
       }

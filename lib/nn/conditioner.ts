@@ -14,11 +14,13 @@
  * one `[N, layers * l]` matrix and does a single large product per frame batch.
  */
 import * as tf from "@tensorflow/tfjs";
+import * as products from "../dynamic/products.ts";
 import type { Rng } from "../rng.ts";
 import { Linear } from "./linear.ts";
 import { childParameters, type Module, type NamedTensors } from "./module.ts";
 import { ToeplitzLinear } from "./toeplitz.ts";
 
+/** Sizes of a {@link ContextConditioner} (config keys in parentheses in the errors). */
 export interface ConditionerOptions {
   /** Frame dimension D. */
   readonly frameDim: number;
@@ -38,11 +40,12 @@ export interface SlopeIntercept {
   readonly mu: tf.Tensor2D;
 }
 
-/** `relu(x W + b)` or `x W + b` in one fused op (tfjs has gradients for fused linear and relu). */
+/** `relu(x W + b)` or `x W + b` for a {@link Linear} layer (fused, with transpose-free gradients). */
 export function dense(x: tf.Tensor2D, layer: Linear, activation: "relu" | "linear"): tf.Tensor2D {
-  return tf.fused.matMul({ a: x, b: layer.weight, bias: layer.bias ?? undefined, activation }) as tf.Tensor2D;
+  return products.dense(x, layer.weight as tf.Tensor2D, layer.bias as tf.Tensor1D, activation);
 }
 
+/** `(b x, h) -> (tanh slope, intercept)` through a (Toeplitz) ReLU network (see the module doc). */
 export class ContextConditioner implements Module {
   readonly first: ToeplitzLinear | Linear;
   readonly hidden: readonly Linear[];
@@ -51,13 +54,10 @@ export class ContextConditioner implements Module {
 
   constructor(readonly opts: ConditionerOptions, rng: Rng) {
     const { frameDim: d, contextDim: n, hiddenDim: l, numHiddenLayers: k } = opts;
-    for (const [key, v, min] of [["frame_dim", d, 1], ["esn_dim", n, 0], ["hidden_layer_dim", l, 1], [
-      "num_hidden_layers",
-      k,
-      1,
-    ]] as const) {
-      if (!(Number.isInteger(v) && v >= min)) {
-        throw new Error(`ContextConditioner: ${key} must be an integer >= ${min}, got ${v}`);
+    const sizes = { frame_dim: d, esn_dim: n, hidden_layer_dim: l, num_hidden_layers: k };
+    for (const [key, v] of Object.entries(sizes)) {
+      if (!(Number.isInteger(v) && v >= 1)) {
+        throw new Error(`ContextConditioner: ${key} must be an integer >= 1, got ${v}`);
       }
     }
     this.first = opts.toeplitz ? new ToeplitzLinear(d + n, l, rng) : new Linear(d + n, l, rng);
@@ -87,9 +87,13 @@ export class ContextConditioner implements Module {
     return this.first.bias as tf.Variable<tf.Rank.R1>;
   }
 
-  /** `h W_1h + c_1`, `[R, l]`: the part of the first layer that both couplings share. */
-  projectContext(h: tf.Tensor2D): tf.Tensor2D {
-    return tf.add(tf.matMul(h, this.contextWeight()), this.firstBias());
+  /**
+   * `h W_1h + c_1`, `[R, l]`: the part of the first layer that both couplings share (`hT`: the transpose
+   * of a constant `h`, see `lib/dynamic/products.ts`).
+   */
+  projectContext(h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor2D {
+    const w = this.contextWeight();
+    return tf.add(hT ? products.constantMatMul(h, hT, w) : products.matMul(h, w), this.firstBias());
   }
 
   /**
@@ -97,7 +101,7 @@ export class ContextConditioner implements Module {
    * be passed when the caller reuses it across couplings.
    */
   applyProjected(xm: tf.Tensor2D, hc: tf.Tensor2D, frameWeight?: tf.Tensor2D): SlopeIntercept {
-    let q = tf.relu(tf.add(tf.matMul(xm, frameWeight ?? this.frameWeight()), hc)) as tf.Tensor2D;
+    let q = tf.relu(tf.add(products.matMul(xm, frameWeight ?? this.frameWeight()), hc)) as tf.Tensor2D;
     for (const layer of this.hidden) q = dense(q, layer, "relu");
     return { s: tf.tanh(dense(q, this.slope, "linear")), mu: dense(q, this.intercept, "linear") };
   }

@@ -28,6 +28,7 @@ export function toeplitzIndexT(inDim: number, outDim: number, from = 0, to = inD
   return out;
 }
 
+/** `y = x W^T + b` with `W[i, j] = p[i - j + inDim - 1]` (see the module doc). */
 export class ToeplitzLinear implements Module {
   /** The free parameters p, `[inDim + outDim - 1]`. */
   readonly params: tf.Variable;

@@ -1,0 +1,199 @@
+/**
+ * `deno task bench`: throughput of the esn_flow_timit model (issue 6) on every available tfjs backend,
+ * beside the PyTorch peer `torch_esn_flow.py` in the same run.
+ *
+ * Figures per backend and variant (see `run_backend.ts`): training ms per step and frames per second
+ * (real frames; median over timed steps after warm-up, and total frames / total time as the peer counts
+ * them), evaluation frames per second, ESN encoding and sampling frames per second, peak live tensors
+ * and bytes during a step, resident set size. Then the peer's figures and the ratio
+ * `echoflow train frames/s / best peer frames/s`; `--check_peer` also checks that the same weights give
+ * the same log-likelihood in both (`peer_check.ts`). Tables on stdout, or one JSON line per figure with
+ * `--json`; progress and notes on stderr. Usage: `deno task bench --help`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { describeAdapter, isHardwareAdapter, selectBackend } from "../lib/backend.ts";
+import { Rng } from "../lib/rng.ts";
+import { writePng } from "../lib/plot/mod.ts";
+import { BENCH_USAGE, BenchArgError, type BenchBackend, type BenchOptions, parseBenchArgs } from "./args.ts";
+import { benchSequences } from "./data.ts";
+import { buildBenchModel, FRAME_DIM } from "./measure.ts";
+import { CHECK_TOLERANCE, checkAgainstPeer } from "./peer_check.ts";
+import { findPython, peerFigures, type PythonInfo, runPeer } from "./peer.ts";
+import { type Figure, jsonLine, mainTable, ratioFigures, scalingTable } from "./report.ts";
+import { type BackendSpec, benchBackend, benchScalingPoint } from "./run_backend.ts";
+import { scalingPlot } from "./scaling_plot.ts";
+
+const log = (msg: string) => console.error(msg);
+
+/** wasm and cpu always; webgpu when `navigator.gpu` gives a hardware adapter (software ones are slower). */
+async function availableBackends(notes: string[]): Promise<BenchBackend[]> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  const adapter = gpu
+    ? await gpu.requestAdapter().catch(() => null) as Parameters<typeof isHardwareAdapter>[0]
+    : null;
+  if (adapter && isHardwareAdapter(adapter)) return ["wasm", "cpu", "webgpu"];
+  notes.push(
+    adapter
+      ? `webgpu skipped: ${
+        describeAdapter(adapter)
+      } is a software/fallback adapter (--backends webgpu forces it)`
+      : "webgpu skipped: no WebGPU adapter (navigator.gpu missing or empty)",
+  );
+  return ["wasm", "cpu"];
+}
+
+/** Python with torch and the peer script, or null with the reason added to `notes`. */
+async function locatePeer(opts: BenchOptions, notes: string[]): Promise<PythonInfo | null> {
+  try {
+    await Deno.stat(opts.peer);
+  } catch {
+    notes.push(`PyTorch peer skipped: "${opts.peer}" not found (--peer PATH)`);
+    return null;
+  }
+  const { found, tried } = await findPython(opts.python ? [opts.python] : undefined);
+  if (!found) notes.push(`PyTorch peer skipped: no Python with torch (${tried.join("; ")})`);
+  return found;
+}
+
+async function runChecks(
+  opts: BenchOptions,
+  backends: readonly BenchBackend[],
+  py: PythonInfo,
+  out: Figure[],
+) {
+  let ok = true;
+  for (const backend of backends) {
+    await selectBackend(backend);
+    log(`[${backend}] identical-maths check against the peer (esn_dim ${opts.esnDim}, 16 sequences)`);
+    const model = buildBenchModel(opts.esnDim, opts.seed);
+    try {
+      const rng = new Rng(`bench:check:${opts.seed}`);
+      const r = await checkAgainstPeer(model, benchSequences(16, FRAME_DIM, rng), rng, py.python, opts.peer);
+      const pass = r.maxRelErr <= CHECK_TOLERANCE;
+      ok &&= pass;
+      out.push({
+        bench: "check",
+        backend,
+        figure: "logp_max_rel_err",
+        value: r.maxRelErr,
+        unit: "relative",
+        variant: "",
+        esn_dim: opts.esnDim,
+        batch: r.ours.length,
+        note: `${pass ? "PASS" : "FAIL"} (tolerance ${CHECK_TOLERANCE}; torch ${r.torch} float64; ` +
+          `first sequence: echoflow ${r.ours[0].toFixed(4)}, pytorch ${r.theirs[0].toFixed(4)})`,
+      });
+    } finally {
+      model.dispose();
+    }
+  }
+  return ok;
+}
+
+function header(opts: BenchOptions): string {
+  const load = Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
+  return `echoflow bench: esn_flow_timit model (frame_dim ${FRAME_DIM}, esn_dim ${opts.esnDim}, conn 10, 4 flow ` +
+    `layers, hidden 30 x 2, Toeplitz, Adam 1e-4), batch ${opts.batch} TIMIT-like sequences, ${opts.warmup} ` +
+    `warm-up + ${opts.steps} timed steps, seed ${opts.seed}\n` +
+    `Deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, ${navigator.hardwareConcurrency} CPUs, load average ${load}`;
+}
+
+function printTables(opts: BenchOptions, figures: readonly Figure[], notes: readonly string[]): void {
+  const parts = [header(opts)];
+  const main = mainTable(figures);
+  if (main) parts.push(main);
+  const ratios = figures.filter((f) => f.bench === "ratio");
+  if (ratios.length) {
+    parts.push(
+      "Training throughput ratio, echoflow / best PyTorch variant (total frames / total time, same run):\n" +
+        ratios.map((r) => `  ${r.backend} ${r.variant}: ${r.value.toFixed(2)}  (${r.note})`).join("\n") +
+        "\nEvaluation: the PyTorch peer does not time evaluation, so there is no evaluation ratio.",
+    );
+  }
+  for (const scan of ["esn_dim", "batch"] as const) {
+    const t = scalingTable(figures, scan);
+    if (t) parts.push(t);
+  }
+  const checks = figures.filter((f) => f.bench === "check");
+  if (checks.length) {
+    parts.push(
+      checks.map((c) =>
+        `Identical maths (${c.backend}): max relative error ${c.value.toExponential(2)} ${c.note}`
+      ).join("\n"),
+    );
+  }
+  if (notes.length) parts.push(notes.map((n) => `note: ${n}`).join("\n"));
+  console.log(parts.join("\n\n"));
+}
+
+/** Runs the bench; returns the exit code (1 when the maths check fails or cannot run). */
+export async function main(argv: readonly string[]): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseBenchArgs(argv);
+  } catch (e) {
+    if (!(e instanceof BenchArgError)) throw e;
+    console.error(`error: ${e.message}\n\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (opts.help) {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
+  const notes: string[] = [];
+  const backends = opts.backends ?? await availableBackends(notes);
+  const figures: Figure[] = [];
+  for (const backend of backends) {
+    const info = await selectBackend(backend);
+    log(`[${backend}] ${backend === "webgpu" ? info.adapter : "tfjs " + tf.getBackend()}`);
+    const spec: BackendSpec = { ...opts, backend };
+    if (!opts.scalingOnly) figures.push(...await benchBackend(spec, log));
+    for (const esnDim of opts.esnDims) {
+      figures.push(...await benchScalingPoint({ ...spec, esnDim }, "esn_dim", log));
+    }
+    for (const batch of opts.batches) {
+      figures.push(...await benchScalingPoint({ ...spec, batch }, "batch", log));
+    }
+  }
+  const py = opts.usePeer || opts.checkPeer ? await locatePeer(opts, notes) : null;
+  if (!opts.usePeer) notes.push("PyTorch peer not run (--no_peer)");
+  if (py && opts.usePeer) {
+    const sizes: { esnDim: number; batch: number; scan?: "esn_dim" | "batch" }[] = opts.scalingOnly
+      ? []
+      : [opts];
+    if (opts.scalePeer) {
+      sizes.push(...opts.esnDims.map((esnDim) => ({ esnDim, batch: opts.batch, scan: "esn_dim" as const })));
+      sizes.push(...opts.batches.map((batch) => ({ esnDim: opts.esnDim, batch, scan: "batch" as const })));
+    }
+    for (const s of sizes) {
+      log(
+        `[pytorch] ${py.python} (torch ${py.torch}): esn_dim ${s.esnDim}, batch ${s.batch}, ${opts.steps} steps`,
+      );
+      const records = await runPeer(py.python, opts.peer, { ...s, steps: opts.steps, threads: opts.threads });
+      figures.push(...peerFigures(records, s.scan));
+    }
+  }
+  figures.push(...ratioFigures(figures));
+  let ok = true;
+  if (opts.checkPeer) {
+    if (py) ok = await runChecks(opts, backends, py, figures);
+    else {
+      ok = false;
+      notes.push("identical-maths check could not run: it needs the peer script and a Python with torch");
+    }
+  }
+  if (opts.json) {
+    for (const f of figures) console.log(jsonLine(f));
+    for (const n of notes) log(`note: ${n}`);
+  } else printTables(opts, figures, notes);
+  if (opts.plot) {
+    const png = scalingPlot(figures);
+    if (png) {
+      await writePng(opts.plot, png);
+      log(`scaling plot written to ${opts.plot}`);
+    } else log(`--plot ${opts.plot}: no scaling runs (give --esn_dims or --batches): nothing written`);
+  }
+  return ok ? 0 : 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

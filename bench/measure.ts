@@ -1,0 +1,179 @@
+/**
+ * Timing primitives of the bench, each doing what the runner does for the same work:
+ *
+ * - a training step is `trainEpoch`'s body: the batch is taken from the {@link SequenceDataset} (with the
+ *   cached ESN states when a cache is attached), `trainStep(model, adam, batch, null)` runs, the loss is
+ *   read back (which waits for the backend) and the batch is disposed; the clock covers all of it;
+ * - an evaluation batch is `evaluate`'s body: `sum(logProb(batch))` in `tf.tidy`, read back;
+ * - sampling is `model.sample(lengths, rng)` (autoregressive, all sequences of a batch together);
+ * - ESN encoding is `attachStateCache` (the states of every sequence, computed once on the host).
+ *
+ * The model is the esn_flow_timit one: `dynamicModelConfig` defaults (dyn_esn_flow, 4 flow layers, hidden
+ * 30, 2 hidden layers, Toeplitz, conn 10, spectral radius 0.8, leaking rate 0.5), Adam at lr 1e-4.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { defineConfig, resolveConfig } from "../lib/config.ts";
+import { SequenceDataset } from "../lib/data/sequences.ts";
+import { attachStateCache, buildDynamicModel } from "../lib/dynamic/build.ts";
+import {
+  type DynamicModelConfig,
+  dynamicModelConfig,
+  dynamicTrainingDefaults,
+} from "../lib/dynamic/config.ts";
+import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
+import { Rng } from "../lib/rng.ts";
+import { trainStep } from "../lib/runner/train_step.ts";
+import { batchIds, benchSequences, type Timings } from "./data.ts";
+import { type PeakMemory, peakMemoryOf, rssBytes } from "./memory.ts";
+
+/** TIMIT MFCC frames: 13 cepstra + log-energy with deltas and delta-deltas, as the peer. */
+export const FRAME_DIM = 40;
+
+/** The sizes of one measurement. */
+export interface SizeSpec {
+  readonly esnDim: number;
+  readonly batch: number;
+  readonly steps: number;
+  readonly warmup: number;
+  readonly seed: number;
+}
+
+/** The esn_flow_timit model config with the given reservoir size. */
+export function benchConfig(esnDim: number): DynamicModelConfig {
+  return resolveConfig(defineConfig(dynamicModelConfig), { esn_dim: esnDim });
+}
+
+/** A fresh model on the current backend: weights from `seed`, the reservoir from `esnSeed = seed`. */
+export function buildBenchModel(esnDim: number, seed: number): DynamicModel {
+  return buildDynamicModel(benchConfig(esnDim), FRAME_DIM, {
+    rng: new Rng(`bench:model:${seed}`),
+    esnSeed: seed,
+  });
+}
+
+/** `warmup + steps` batches of TIMIT-like sequences (batch i holds sequences `i*B .. i*B + B - 1`). */
+export function benchDataset(spec: SizeSpec): SequenceDataset {
+  const seqs = benchSequences(
+    (spec.warmup + spec.steps) * spec.batch,
+    FRAME_DIM,
+    new Rng(`bench:data:${spec.seed}`),
+  );
+  return new SequenceDataset({ train: seqs, val: [], test: [] }, FRAME_DIM);
+}
+
+/** Attaches the ESN state cache to `data` and times it: frames encoded and milliseconds. */
+export function timeEncoding(model: DynamicModel, data: SequenceDataset, esnDim: number): Timings {
+  const t0 = performance.now();
+  const report = attachStateCache(model, data, benchConfig(esnDim));
+  const ms = performance.now() - t0;
+  if (!report?.every((r) => r.cached)) {
+    throw new Error(`bench: the ESN state cache was not attached (report: ${JSON.stringify(report)})`);
+  }
+  return { ms: [ms], frames: [data.frameCount("train")] };
+}
+
+/** One runner-style training step on batch `i`; returns the real frames of the batch. */
+async function step(model: DynamicModel, opt: tf.Optimizer, data: SequenceDataset, i: number, b: number) {
+  const batch = data.batch("train", batchIds(i, b));
+  try {
+    const loss = trainStep(model, opt, batch, null);
+    const value = (await loss.data())[0];
+    loss.dispose();
+    if (!Number.isFinite(value)) throw new Error(`bench: training loss is ${value} at step ${i}`);
+    return batch.frames;
+  } finally {
+    batch.dispose();
+  }
+}
+
+/** What {@link timeTraining} measured. */
+export interface TrainResult {
+  readonly timings: Timings;
+  /** Largest resident set seen after a step. */
+  readonly rss: number;
+  /** Peak of live tensors during one extra (untimed, profiled) step. */
+  readonly peak: PeakMemory;
+}
+
+/**
+ * `spec.warmup` untimed then `spec.steps` timed training steps with Adam (lr 1e-4), then one profiled
+ * step for the tensor peak. The optimizer is disposed; the model keeps its trained weights.
+ */
+export async function timeTraining(
+  model: DynamicModel,
+  data: SequenceDataset,
+  spec: SizeSpec,
+): Promise<TrainResult> {
+  const opt = tf.train.adam(dynamicTrainingDefaults.lr);
+  const ms: number[] = [], frames: number[] = [];
+  let rss = 0;
+  try {
+    for (let i = 0; i < spec.warmup + spec.steps; i++) {
+      const t0 = performance.now();
+      const n = await step(model, opt, data, i, spec.batch);
+      const t = performance.now() - t0;
+      rss = Math.max(rss, rssBytes());
+      if (i >= spec.warmup) {
+        ms.push(t);
+        frames.push(n);
+      }
+    }
+    const peak = await peakMemoryOf(async () => {
+      await step(model, opt, data, spec.warmup, spec.batch);
+    });
+    return { timings: { ms, frames }, rss, peak };
+  } finally {
+    opt.dispose();
+  }
+}
+
+/** Times `sum(logProb(batch))` (no gradient) on the timed batches, after one untimed batch. */
+export async function timeEvaluation(
+  model: DynamicModel,
+  data: SequenceDataset,
+  spec: SizeSpec,
+): Promise<Timings> {
+  const ms: number[] = [], frames: number[] = [];
+  for (let i = spec.warmup - 1; i < spec.warmup + spec.steps; i++) {
+    const t0 = performance.now();
+    const batch = data.batch("train", batchIds(Math.max(i, 0), spec.batch));
+    try {
+      const s = tf.tidy(() => tf.sum(model.logProb(batch)));
+      const value = (await s.data())[0];
+      s.dispose();
+      if (!Number.isFinite(value)) throw new Error(`bench: log-likelihood is ${value} at batch ${i}`);
+    } finally {
+      batch.dispose();
+    }
+    if (i >= spec.warmup) {
+      ms.push(performance.now() - t0);
+      frames.push(batch.frames);
+    }
+  }
+  return { ms, frames };
+}
+
+/**
+ * Times `reps` autoregressive draws of sequences with the given lengths (after one short untimed draw);
+ * frames are the requested real frames (sum of lengths).
+ */
+export async function timeSampling(
+  model: DynamicModel,
+  lengths: readonly number[],
+  reps: number,
+  seed: number,
+): Promise<Timings> {
+  const rng = new Rng(`bench:sample:${seed}`);
+  await model.sample([2, 2], rng);
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const ms: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    const out = await model.sample(lengths, rng);
+    ms.push(performance.now() - t0);
+    if (out.length !== lengths.length) {
+      throw new Error(`bench: sampled ${out.length} of ${lengths.length} sequences`);
+    }
+  }
+  return { ms, frames: ms.map(() => total) };
+}

@@ -1,0 +1,156 @@
+/**
+ * The PyTorch peer (`torch_esn_flow.py`, the same model in PyTorch): finding a Python with torch, running
+ * the peer with the bench's sizes, and reading its JSON lines, e.g.
+ *
+ *   {"peer": "pytorch", "torch": "1.13.0a0", "threads": 2, "variant": "packed", "batch": 128,
+ *    "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 150.2, "frames_per_s": 6800.1}
+ */
+import type { Figure } from "./report.ts";
+
+/** One line of the peer's output. */
+export interface PeerRecord {
+  readonly torch: string;
+  readonly threads: number;
+  readonly variant: string;
+  readonly batch: number;
+  readonly frameDim: number;
+  readonly esnDim: number;
+  readonly msPerStep: number;
+  readonly framesPerS: number;
+}
+
+/** A Python interpreter that imports torch. */
+export interface PythonInfo {
+  readonly python: string;
+  readonly torch: string;
+}
+
+const dec = new TextDecoder();
+
+/**
+ * Parses the peer's stdout: every line that is a JSON object with `"peer": "pytorch"` becomes a record;
+ * other lines (warnings) are skipped. A record with a missing or mistyped field is an error naming it.
+ */
+export function parsePeerLines(text: string): PeerRecord[] {
+  const out: PeerRecord[] = [];
+  for (const [i, raw] of text.split("\n").entries()) {
+    const line = raw.trim();
+    if (!line.startsWith("{")) continue;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (o.peer !== "pytorch") continue;
+    const num = (k: string): number => {
+      if (typeof o[k] !== "number" || !Number.isFinite(o[k])) {
+        throw new Error(
+          `Peer output line ${i + 1}: field "${k}" must be a number, got ${JSON.stringify(o[k])}`,
+        );
+      }
+      return o[k] as number;
+    };
+    if (typeof o.variant !== "string") {
+      throw new Error(
+        `Peer output line ${i + 1}: field "variant" must be a string, got ${JSON.stringify(o.variant)}`,
+      );
+    }
+    out.push({
+      torch: String(o.torch ?? "?"),
+      threads: num("threads"),
+      variant: o.variant,
+      batch: num("batch"),
+      frameDim: num("frame_dim"),
+      esnDim: num("esn_dim"),
+      msPerStep: num("ms_per_step"),
+      framesPerS: num("frames_per_s"),
+    });
+  }
+  return out;
+}
+
+/** The peer's records as bench figures (ms per step and training frames per second per variant). */
+export function peerFigures(records: readonly PeerRecord[], scan?: "esn_dim" | "batch"): Figure[] {
+  return records.flatMap((r) => {
+    const common = {
+      bench: "pytorch" as const,
+      backend: "torch-cpu",
+      variant: r.variant,
+      esn_dim: r.esnDim,
+      batch: r.batch,
+      note: `torch ${r.torch}, ${r.threads} threads`,
+      ...(scan ? { scan } : {}),
+    };
+    return [
+      { ...common, figure: "train_ms_per_step", value: r.msPerStep, unit: "ms" },
+      { ...common, figure: "train_frames_per_s", value: r.framesPerS, unit: "frames/s" },
+    ];
+  });
+}
+
+/** Runs a command and returns its exit code and output (a timeout or a missing program: code -1). */
+async function run(cmd: string, args: string[], timeoutMs: number) {
+  try {
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+      signal: AbortSignal.timeout(timeoutMs),
+    }).output();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } catch (e) {
+    return { code: -1, stdout: "", stderr: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/**
+ * The first candidate interpreter that imports torch (within 60 s each), or null with the reason of each
+ * failure in `tried`.
+ */
+export async function findPython(
+  candidates: readonly string[] = ["python3", "/usr/bin/python3"],
+): Promise<{ found: PythonInfo | null; tried: string[] }> {
+  const tried: string[] = [];
+  for (const python of candidates) {
+    const r = await run(python, ["-c", "import torch, numpy; print(torch.__version__)"], 60_000);
+    if (r.code === 0) return { found: { python, torch: r.stdout.trim() }, tried };
+    const why = r.stderr.trim().split("\n").pop() || `exit code ${r.code}`;
+    tried.push(`${python}: ${why}`);
+  }
+  return { found: null, tried };
+}
+
+export interface PeerArgs {
+  readonly batch: number;
+  readonly steps: number;
+  readonly esnDim: number;
+  readonly threads: number;
+}
+
+/** The peer script's arguments for the given sizes. */
+export function peerArgs(a: PeerArgs): string[] {
+  return [
+    "--batch",
+    String(a.batch),
+    "--steps",
+    String(a.steps),
+    "--esn_dim",
+    String(a.esnDim),
+    "--threads",
+    String(a.threads),
+  ];
+}
+
+/** Runs the peer script and returns its records; throws with the tail of its stderr when it fails. */
+export async function runPeer(python: string, script: string, a: PeerArgs): Promise<PeerRecord[]> {
+  const r = await run(python, [script, ...peerArgs(a)], 30 * 60_000);
+  if (r.code !== 0) {
+    const tail = r.stderr.trim().split("\n").slice(-5).join("\n");
+    throw new Error(`PyTorch peer "${script}" failed (exit code ${r.code}):\n${tail}`);
+  }
+  const records = parsePeerLines(r.stdout);
+  if (records.length === 0) throw new Error(`PyTorch peer "${script}" printed no result lines`);
+  return records;
+}

@@ -1,0 +1,157 @@
+/**
+ * Identical maths: the same weights and data give the same log-likelihood in echoflow and in the PyTorch
+ * peer (`torch_esn_flow.py`), to 1e-4 relative per sequence.
+ *
+ * echoflow's weights are exported under the peer's `state_dict` names ({@link torchName}; the peer's
+ * `nn.Linear` stores `[out, in]`, echoflow's `Linear` `[in, out]`, so those are transposed), with the
+ * sparse reservoir, W_fb and a zero-padded batch; `peer_logp.py` loads them into the peer's own `DynFlow`
+ * and `esn_states` in float64 and prints log p of every sequence. The tolerance: echoflow computes in
+ * float32 (relative rounding ~6e-8 per op) over ~10 frames of 40 dimensions through 8 couplings and a
+ * 1000-state recurrence; the observed error is ~1e-6, and a wrong formula (mask order, a missing
+ * rescale, a transposed weight) misses by far more than 1e-4.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { SequenceBatch } from "../lib/data/sequences.ts";
+import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
+import { EchoStateNetwork } from "../lib/esn.ts";
+import type { Rng } from "../lib/rng.ts";
+import { benchConfig } from "./measure.ts";
+
+export const CHECK_TOLERANCE = 1e-4;
+
+/** The peer's `state_dict` name of an echoflow parameter, and whether its values must be transposed. */
+export function torchName(name: string): { name: string; transpose: boolean } {
+  if (name === "density/flow/0/rescale") return { name: "rescale", transpose: false };
+  const m = /^density\/flow\/0\/layer\/(\d+)\/(.+)$/.exec(name);
+  const p = m?.[2] ?? "";
+  let sub: RegExpExecArray | null;
+  if (m && (sub = /^first\/(params|bias)$/.exec(p))) {
+    return { name: `nets.${m[1]}.body.0.${sub[1]}`, transpose: false };
+  }
+  if (m && (sub = /^hidden\/(\d+)\/(weight|bias)$/.exec(p))) {
+    // body = [Toeplitz, ReLU, Linear, ReLU, ...]: hidden layer j sits at index 2 (j + 1).
+    return {
+      name: `nets.${m[1]}.body.${2 * (Number(sub[1]) + 1)}.${sub[2]}`,
+      transpose: sub[2] === "weight",
+    };
+  }
+  if (m && (sub = /^(slope|intercept)\/(weight|bias)$/.exec(p))) {
+    return { name: `nets.${m[1]}.${sub[1]}.${sub[2]}`, transpose: sub[2] === "weight" };
+  }
+  throw new Error(
+    `peer_check: no PyTorch peer name for echoflow parameter "${name}" (the peer is one flow of Toeplitz ` +
+      `conditioners: dyn_esn_flow, num_mixtures 1, use_toeplitz true)`,
+  );
+}
+
+/** A row-major `[rows, cols]` matrix transposed. */
+function transposed(v: Float32Array, rows: number, cols: number): number[] {
+  const out = new Array<number>(v.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = v[r * cols + c];
+  return out;
+}
+
+/** The JSON that `peer_logp.py` reads: weights under the peer's names, reservoir, W_fb and the batch. */
+export async function exportForPeer(
+  model: DynamicModel,
+  batch: SequenceBatch,
+): Promise<Record<string, unknown>> {
+  const esn = model.encoder;
+  if (!(esn instanceof EchoStateNetwork)) throw new Error("peer_check: the model's encoder must be an ESN");
+  const state: Record<string, { shape: number[]; values: number[] }> = {};
+  for (const [name, v] of model.parameters()) {
+    const t = torchName(name);
+    const values = await v.data() as Float32Array;
+    const [rows, cols] = v.shape as number[];
+    state[t.name] = t.transpose
+      ? { shape: [cols, rows], values: transposed(values, rows, cols) }
+      : { shape: [...v.shape] as number[], values: Array.from(values) };
+  }
+  const { res, fbT } = esn.host();
+  const cfg = benchConfig(esn.esnDim);
+  return {
+    dims: {
+      frame_dim: esn.frameDim,
+      esn_dim: esn.esnDim,
+      hidden: cfg.hidden_layer_dim,
+      layers: cfg.num_hidden_layers,
+      flows: cfg.n_flow_layers,
+    },
+    leak: esn.leakingRate,
+    state,
+    wres: {
+      n: res.rows,
+      per_row: res.perRow,
+      values: Array.from(res.values),
+      columns: Array.from(res.columns),
+    },
+    wfb: { shape: [esn.esnDim, esn.frameDim], values: transposed(fbT, esn.frameDim, esn.esnDim) },
+    x: { shape: [batch.maxLength, batch.size, batch.frameDim], values: Array.from(batch.paddedHost()) },
+    lengths: Array.from(batch.lengths),
+  };
+}
+
+/** Largest `|ours - theirs| / |theirs|` over pairs (lengths must agree). */
+export function maxRelativeError(ours: readonly number[], theirs: readonly number[]): number {
+  if (ours.length !== theirs.length) {
+    throw new Error(`maxRelativeError: ${ours.length} values against ${theirs.length}`);
+  }
+  let worst = 0;
+  for (let i = 0; i < ours.length; i++) {
+    worst = Math.max(worst, Math.abs(ours[i] - theirs[i]) / Math.max(Math.abs(theirs[i]), 1e-30));
+  }
+  return worst;
+}
+
+export interface CheckResult {
+  readonly ours: number[];
+  readonly theirs: number[];
+  readonly maxRelErr: number;
+  readonly torch: string;
+}
+
+/**
+ * Randomises the shared slope rescale (initialised to 1, which would hide a misplaced rescale), then
+ * compares per-sequence log-likelihoods of `seqs` with the peer's. Throws when `peer_logp.py` fails.
+ */
+export async function checkAgainstPeer(
+  model: DynamicModel,
+  seqs: readonly Float32Array[],
+  rng: Rng,
+  python: string,
+  peerScript: string,
+): Promise<CheckResult> {
+  const rescale = model.parameters().find(([n]) => n === "density/flow/0/rescale")?.[1];
+  if (!rescale) throw new Error("peer_check: the model has no density/flow/0/rescale parameter");
+  const d = rescale.shape[0];
+  rescale.assign(tf.tensor1d(Array.from({ length: d }, () => 0.5 + rng.uniform())));
+  const batch = SequenceBatch.fromSequences(seqs, model.frameDim);
+  const file = await Deno.makeTempFile({ prefix: "echoflow_peer_check_", suffix: ".json" });
+  try {
+    const lp = model.logProb(batch);
+    const ours = Array.from(await lp.data());
+    lp.dispose();
+    await Deno.writeTextFile(file, JSON.stringify(await exportForPeer(model, batch)));
+    const script = decodeURIComponent(new URL("./peer_logp.py", import.meta.url).pathname);
+    const out = await new Deno.Command(python, {
+      args: [script, peerScript, file],
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    const dec = new TextDecoder();
+    if (out.code !== 0) {
+      throw new Error(
+        `peer_logp.py failed (exit code ${out.code}): ${dec.decode(out.stderr).trim().split("\n").pop()}`,
+      );
+    }
+    const res = JSON.parse(dec.decode(out.stdout).trim().split("\n").pop()!) as {
+      logp: number[];
+      torch: string;
+    };
+    return { ours, theirs: res.logp, maxRelErr: maxRelativeError(ours, res.logp), torch: res.torch };
+  } finally {
+    batch.dispose();
+    await Deno.remove(file).catch(() => {});
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The two stages of a per-class sequence classifier on labelled segments ({@link SegmentClasses}):
+ *
+ * - {@link trainClassStage}: one runner run per class (see `per_class.ts`), with the ESN states of the
+ *   class's segments computed once and shared through an {@link EsnStatePool} (freed after each class);
+ * - {@link evaluateClassStage}: every variant found in the run directory classifies the test segments of
+ *   the chosen classes (see `evaluate_classes.ts`); writes the reports (see `write_report.ts`) and prints
+ *   the comparison table.
+ */
+import type { Config, ConfigSchema } from "../config.ts";
+import { type SequenceBatch, SequenceDataset } from "../data/sequences.ts";
+import type { DynamicModel } from "../dynamic/dynamic_flow.ts";
+import { EchoStateNetwork } from "../esn.ts";
+import type { Logger } from "../runner/logger.ts";
+import { join } from "../runner/run_dir.ts";
+import type { ExperimentSpec } from "../runner/types.ts";
+import { evaluateVariant } from "./evaluate_classes.ts";
+import { findClassModels, type FoundClassModel, modelsDir, trainPerClass } from "./per_class.ts";
+import { comparisonTable, type VariantReport } from "./report.ts";
+import type { SegmentClasses } from "./segment_classes.ts";
+import { EsnStatePool } from "./shared_states.ts";
+import { type VariantFiles, writeClassifierReport } from "./write_report.ts";
+
+export interface StageBase {
+  readonly seg: SegmentClasses;
+  readonly runDir: string;
+  readonly log: Logger;
+  /** Memory budget of the shared ESN states in bytes (0: no sharing, no cache). */
+  readonly cacheBytes: number;
+}
+
+export interface TrainStageOptions<S extends ConfigSchema> extends StageBase {
+  /** The config of every class run. */
+  readonly cfg: Config<S>;
+  readonly variant: string;
+  readonly classes: readonly string[];
+  readonly retrain: boolean;
+  /** The experiment of one class: `data` its segments; `attach` to be called with the model it builds. */
+  readonly specFor: (
+    cls: string,
+    data: SequenceDataset,
+    attach: (model: DynamicModel) => void,
+  ) => ExperimentSpec<S, SequenceBatch>;
+}
+
+/** Trains the classes; returns how many were trained, resumed and skipped. */
+export async function trainClassStage<S extends ConfigSchema>(
+  o: TrainStageOptions<S>,
+): Promise<Record<string, number>> {
+  const pool = o.cacheBytes > 0 ? new EsnStatePool(o.seg.seqs, o.cacheBytes, o.log) : null;
+  const results = await trainPerClass({
+    runDir: o.runDir,
+    variant: o.variant,
+    classes: o.classes,
+    cfg: o.cfg,
+    retrain: o.retrain,
+    log: o.log,
+    specFor: (cls) => {
+      const { data, ids } = o.seg.classData(cls);
+      if (ids.val.length === 0) {
+        throw new Error(
+          `Class "${cls}" has no validation segments, so its best checkpoint cannot be chosen; leave it out with --classes`,
+        );
+      }
+      let d = data;
+      if (ids.test.length === 0) {
+        o.log.warn(`class "${cls}" has no test segments; its run reports validation segments as "test"`);
+        d = new SequenceDataset({ ...data.splits, test: data.splits.val }, data.frameDim);
+      }
+      return o.specFor(cls, d, (model) => {
+        if (pool && model.encoder instanceof EchoStateNetwork) {
+          d.useStates(
+            pool.provider(model.encoder, {
+              train: ids.train,
+              val: ids.val,
+              test: ids.test.length ? ids.test : undefined,
+            }),
+          );
+        }
+      });
+    },
+    afterClass: () => {
+      pool?.release("train");
+      pool?.release("val");
+    },
+  });
+  if (pool) {
+    o.log.info(
+      `ESN states: ${pool.encodedFrames} frames encoded once, ${pool.servedFrames} frame states served to the class models`,
+    );
+  }
+  const count = (a: string) => results.filter((r) => r.action === a).length;
+  return { trained: count("trained"), resumed: count("resumed"), skipped: count("skipped") };
+}
+
+export interface EvalStageOptions extends StageBase {
+  /** The chosen classes; each variant classifies among those it has finished models for. */
+  readonly classes: readonly string[];
+  readonly load: (m: FoundClassModel) => Promise<DynamicModel>;
+  readonly batchSize: number;
+  readonly usePrior: boolean;
+  readonly samples: { readonly classes: number; readonly perClass: number; readonly seed: number };
+  readonly title: string;
+  /** Goes to the top of report.json. */
+  readonly meta: Readonly<Record<string, unknown>>;
+  /** Lines at the top of report.md. */
+  readonly notes: readonly string[];
+}
+
+/** Evaluates every variant in the run directory and writes the reports; returns them and the paths. */
+export async function evaluateClassStage(
+  o: EvalStageOptions,
+): Promise<{ reports: VariantReport[]; reportJson: string; reportMd: string }> {
+  const found = findClassModels(o.runDir);
+  if (found.size === 0) {
+    throw new Error(
+      `No finished class models under ${modelsDir(o.runDir)}: train them first (--stage train or all)`,
+    );
+  }
+  const pool = o.cacheBytes > 0 ? new EsnStatePool({ test: o.seg.seqs.test }, o.cacheBytes, o.log) : null;
+  const done: VariantFiles[] = [];
+  for (const [variant, models] of found) {
+    const have = new Set(models.map((m) => m.cls));
+    const classes = o.classes.filter((c) => have.has(c));
+    const missing = o.classes.filter((c) => !have.has(c));
+    if (classes.length < 2) {
+      o.log.warn(
+        `${variant}: finished models for ${classes.length} of the chosen classes; need 2 to classify; skipped`,
+      );
+      continue;
+    }
+    if (missing.length) {
+      o.log.warn(
+        `${variant}: no finished model for ${
+          missing.join(",")
+        }; it classifies among its ${classes.length} classes`,
+      );
+    }
+    done.push(
+      await evaluateVariant({
+        variant,
+        seg: o.seg,
+        classes,
+        models,
+        load: o.load,
+        pool,
+        batchSize: o.batchSize,
+        usePrior: o.usePrior,
+        samples: { ...o.samples, dir: join(o.runDir, "samples") },
+        log: o.log,
+      }),
+    );
+  }
+  if (pool) {
+    o.log.info(
+      `ESN states of the test split: ${pool.encodedFrames} frames encoded once, ${pool.servedFrames} frame states ` +
+        `served to the class models (${pool.reservoirs} reservoir${pool.reservoirs === 1 ? "" : "s"})`,
+    );
+  }
+  if (done.length === 0) {
+    throw new Error(`No model variant under ${modelsDir(o.runDir)} has models for 2 chosen classes`);
+  }
+  const written = await writeClassifierReport(o.runDir, o.title, o.meta, o.notes, done);
+  o.log.info(`\n${comparisonTable(done.map((d) => d.report))}`);
+  o.log.info(`report: ${written.markdown}, ${written.json}`);
+  return { reports: done.map((d) => d.report), reportJson: written.json, reportMd: written.markdown };
+}

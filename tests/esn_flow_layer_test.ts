@@ -1,0 +1,292 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { selectBackend } from "../lib/backend.ts";
+import { transposeHost } from "../lib/data/sequences.ts";
+import { EsnFlow } from "../lib/dynamic/esn_flow.ts";
+import { EsnFlowLayer, halfMask } from "../lib/dynamic/esn_flow_layer.ts";
+import { FlowMixture } from "../lib/dynamic/mixture.ts";
+import { constantMatMul, dense, matMul } from "../lib/dynamic/products.ts";
+import { EchoStateNetwork } from "../lib/esn.ts";
+import { Linear } from "../lib/nn/linear.ts";
+import { ToeplitzLinear } from "../lib/nn/toeplitz.ts";
+import { Rng } from "../lib/rng.ts";
+import { checkBijector } from "./helpers/bijector_checks.ts";
+
+await selectBackend("wasm");
+
+const D = 4, N = 12, L = 8;
+const small = { frameDim: D, contextDim: N, hiddenDim: L, numHiddenLayers: 2 };
+
+function randomCase(seed: number, rows: number) {
+  const r = new Rng(1000 + seed);
+  return {
+    x: tf.tensor2d(r.normals(rows * D), [rows, D]),
+    context: tf.tensor2d(r.normals(rows * N, 0.5), [rows, N]),
+  };
+}
+
+/** Moves the rescale away from its initial 1 so that the checks see a non-trivial value. */
+function perturbRescale(v: tf.Variable, seed: number): void {
+  v.assign(tf.tensor1d(Array.from({ length: D }, (_, i) => 0.6 + 0.1 * ((i + seed) % 4))));
+}
+
+Deno.test("ESN flow bijectors satisfy the generic bijector checks", async (t) => {
+  const table = {
+    "EsnFlowLayer (Toeplitz)": (seed: number) => {
+      const b = new EsnFlowLayer({ ...small, toeplitz: true }, new Rng(seed));
+      perturbRescale(b.rescale, seed);
+      return { bijector: b, ...randomCase(seed, 6) };
+    },
+    "EsnFlowLayer (dense first layer)": (seed: number) => ({
+      bijector: new EsnFlowLayer({ ...small, toeplitz: false }, new Rng(seed)),
+      ...randomCase(seed, 6),
+    }),
+    "EsnFlow (3 layers, 1 hidden layer)": (seed: number) => {
+      const b = new EsnFlow(
+        { ...small, numHiddenLayers: 1, numFlowLayers: 3, toeplitz: true },
+        new Rng(seed),
+      );
+      perturbRescale(b.rescale, seed);
+      return { bijector: b, ...randomCase(seed, 5) };
+    },
+  };
+  for (const [name, make] of Object.entries(table)) await checkBijector(t, name, make);
+});
+
+/**
+ * `frame_logp` of the reference torch_esn_flow.py, transcribed line by line in float64 on the host from the
+ * flow's weights: `for net in reversed(nets): for m in (1 - b, b): s, mu = net(m * z, h); ...`.
+ */
+function referenceFrameLogp(flow: EsnFlow, x: Float32Array, h: Float32Array, rows: number): Float64Array {
+  const d = flow.frameDim, n = flow.contextDim;
+  const b = halfMask(d), rescale = flow.rescale.dataSync();
+  const linear = (layer: Linear, v: number[]) => {
+    const w = layer.weight.dataSync(), bias = layer.bias!.dataSync(), out = layer.outDim;
+    return Array.from({ length: out }, (_, o) => v.reduce((s, vi, i) => s + vi * w[i * out + o], bias[o]));
+  };
+  const first = (f: ToeplitzLinear | Linear, v: number[]) => {
+    if (f instanceof Linear) return linear(f, v);
+    const p = f.params.dataSync(), bias = f.bias.dataSync(), fin = f.inDim;
+    return Array.from(
+      { length: f.outDim },
+      (_, i) => v.reduce((s, vj, j) => s + vj * p[i - j + fin - 1], bias[i]),
+    );
+  };
+  const relu = (v: number[]) => v.map((e) => Math.max(e, 0));
+  const out = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let z = Array.from(x.subarray(r * d, (r + 1) * d));
+    const hr = Array.from(h.subarray(r * n, (r + 1) * n));
+    let logdet = 0;
+    for (const layer of [...flow.layers].reverse()) {
+      const net = layer.conditioner;
+      for (const m of [b.map((e) => 1 - e), b]) {
+        let q = relu(first(net.first, [...z.map((zi, i) => m[i] * zi), ...hr]));
+        for (const hid of net.hidden) q = relu(linear(hid, q));
+        const s = linear(net.slope, q).map((e, i) => Math.tanh(e) * rescale[i]);
+        const mu = linear(net.intercept, q);
+        z = z.map((zi, i) => m[i] * zi + (1 - m[i]) * (zi - mu[i]) * Math.exp(-s[i]));
+        logdet -= s.reduce((acc, si, i) => acc + (1 - m[i]) * si, 0);
+      }
+    }
+    out[r] = logdet - 0.5 * z.reduce((s, zi) => s + zi * zi, 0) - 0.5 * d * Math.log(2 * Math.PI);
+  }
+  return out;
+}
+
+Deno.test("frame log-likelihood equals the reference frame_logp to 1e-4 relative (same weights)", async (t) => {
+  for (const toeplitz of [true, false]) {
+    await t.step(toeplitz ? "Toeplitz" : "dense first layer", () => {
+      const mix = new FlowMixture({ ...small, numFlowLayers: 3, toeplitz, numMixtures: 1 }, new Rng(3));
+      perturbRescale(mix.flows[0].rescale, 1);
+      const rows = 7, { x, context } = randomCase(2, rows);
+      try {
+        const got = tf.tidy(() => mix.logProb(x, context).dataSync());
+        const want = referenceFrameLogp(
+          mix.flows[0],
+          x.dataSync() as Float32Array,
+          context.dataSync() as Float32Array,
+          rows,
+        );
+        for (let r = 0; r < rows; r++) {
+          assert.ok(
+            Math.abs(got[r] - want[r]) <= 1e-4 * Math.abs(want[r]),
+            `row ${r}: ${got[r]} vs ${want[r]}`,
+          );
+        }
+      } finally {
+        for (const v of [x, context]) v.dispose();
+        for (const [, v] of mix.parameters()) v.dispose();
+      }
+    });
+  }
+});
+
+/** A Python with PyTorch and the reference model beside the repository, when both are there. */
+const PEER = new URL("../../shared/peer/torch_esn_flow.py", import.meta.url).pathname;
+const PYTHON = (() => {
+  try {
+    Deno.statSync(PEER);
+  } catch {
+    return null;
+  }
+  for (const exe of [Deno.env.get("PYTHON") ?? "python3", "/usr/bin/python3"]) {
+    try {
+      if (new Deno.Command(exe, { args: ["-c", "import torch"], stderr: "null" }).outputSync().success) {
+        return exe;
+      }
+    } catch { /* not installed */ }
+  }
+  return null;
+})();
+
+const PEER_SCRIPT = `
+import json, sys, importlib.util, torch
+spec = importlib.util.spec_from_file_location("peer", sys.argv[1]); peer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(peer)
+a = json.load(sys.stdin); d, n, l, k, L = a["dims"]
+model = peer.DynFlow(d, n, l, k, L)
+t = lambda name: torch.tensor(a["params"][name], dtype=torch.float32)
+with torch.no_grad():
+    model.rescale.copy_(t("flow/0/rescale"))
+    for i, net in enumerate(model.nets):
+        p = f"flow/0/layer/{i}/"
+        net.body[0].params.copy_(t(p + "first/params")); net.body[0].bias.copy_(t(p + "first/bias"))
+        for j in range(k - 1):
+            net.body[2 + 2 * j].weight.copy_(t(p + f"hidden/{j}/weight").reshape(l, l).t())
+            net.body[2 + 2 * j].bias.copy_(t(p + f"hidden/{j}/bias"))
+        net.slope.weight.copy_(t(p + "slope/weight").reshape(l, d).t()); net.slope.bias.copy_(t(p + "slope/bias"))
+        net.intercept.weight.copy_(t(p + "intercept/weight").reshape(l, d).t()); net.intercept.bias.copy_(t(p + "intercept/bias"))
+    x = torch.tensor(a["x"], dtype=torch.float32).reshape(-1, d); h = torch.tensor(a["h"], dtype=torch.float32).reshape(-1, n)
+    print(json.dumps(model.frame_logp(x, h).tolist()))
+`;
+
+Deno.test({
+  name:
+    "the PyTorch reference model gives the same frame log-likelihood for the same weights (1e-4 relative)",
+  ignore: PYTHON === null,
+  fn: async () => {
+    const [d, n, l, k, layers, rows] = [6, 40, 9, 3, 4, 32];
+    const mix = new FlowMixture(
+      {
+        frameDim: d,
+        contextDim: n,
+        hiddenDim: l,
+        numHiddenLayers: k,
+        numFlowLayers: layers,
+        toeplitz: true,
+        numMixtures: 1,
+      },
+      new Rng(21),
+    );
+    const esn = new EchoStateNetwork({ frameDim: d, esnDim: n }, new Rng(22));
+    const r = new Rng(23);
+    mix.flows[0].rescale.assign(tf.tensor1d(r.normals(d, 0.5).map((v) => 1 + v)));
+    const x = r.normals(rows * d);
+    const h = esn.encodePacked(x, [rows]); // realistic ESN states of one sequence
+    try {
+      const ours = tf.tidy(() =>
+        mix.logProb(tf.tensor2d(x, [rows, d]), tf.tensor2d(h, [rows, n])).dataSync()
+      );
+      const params = Object.fromEntries(
+        mix.parameters().map(([name, v]) => [name, Array.from(v.dataSync())]),
+      );
+      const child = new Deno.Command(PYTHON!, {
+        args: ["-c", PEER_SCRIPT, PEER],
+        stdin: "piped",
+        stdout: "piped",
+      })
+        .spawn();
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode(
+        JSON.stringify({ dims: [d, n, l, k, layers], params, x: Array.from(x), h: Array.from(h) }),
+      ));
+      await w.close();
+      const out = await child.output();
+      assert.ok(out.success, "the reference script failed");
+      const theirs: number[] = JSON.parse(new TextDecoder().decode(out.stdout));
+      theirs.forEach((v, i) =>
+        assert.ok(Math.abs(ours[i] - v) <= 1e-4 * Math.abs(v), `row ${i}: ${ours[i]} vs torch ${v}`)
+      );
+    } finally {
+      for (const [, v] of [...mix.parameters(), ...esn.buffers()]) v.dispose();
+    }
+  },
+});
+
+Deno.test("ToeplitzLinear: W[i, j] = p[i - j + in - 1], in + out - 1 parameters, gradients along diagonals", () => {
+  const [fin, fout] = [5, 3];
+  const t = new ToeplitzLinear(fin, fout, new Rng(2));
+  const x = tf.tensor2d(new Rng(3).normals(4 * fin), [4, fin]);
+  try {
+    assert.equal(t.params.size, fin + fout - 1);
+    const p = t.params.dataSync(), wt = tf.tidy(() => t.rowsT().dataSync()); // W^T: [in, out]
+    for (let j = 0; j < fin; j++) {
+      for (let i = 0; i < fout; i++) assert.equal(wt[j * fout + i], p[i - j + fin - 1]);
+    }
+    const block = tf.tidy(() => t.rowsT(2, 5).dataSync());
+    assert.deepEqual(Array.from(block), Array.from(wt.subarray(2 * fout)));
+    // d/dp of sum(x W^T): each p[k] collects the column sums of x over its diagonal.
+    const g = tf.tidy(() =>
+      tf.grad((q: tf.Tensor) => {
+        const saved = t.params.clone();
+        t.params.assign(q as tf.Tensor1D);
+        const out = t.apply(x).sum();
+        t.params.assign(saved);
+        return out;
+      })(t.params).dataSync()
+    );
+    const colSums = tf.tidy(() => x.sum(0).dataSync());
+    for (let k = 0; k < fin + fout - 1; k++) {
+      let want = 0;
+      for (let i = 0; i < fout; i++) {
+        for (let j = 0; j < fin; j++) if (i - j + fin - 1 === k) want += colSums[j];
+      }
+      assert.ok(Math.abs(g[k] - want) < 1e-4, `p[${k}]: ${g[k]} vs ${want}`);
+    }
+  } finally {
+    x.dispose();
+    for (const [, v] of t.parameters()) v.dispose();
+  }
+});
+
+Deno.test("transpose-free products have the values and gradients of tfjs autodiff", async (t) => {
+  const r = new Rng(31);
+  const a = tf.tensor2d(r.normals(7 * 5), [7, 5]), w = tf.tensor2d(r.normals(5 * 3), [5, 3]);
+  const b = tf.tensor1d(r.normals(3)), proj = tf.tensor2d(r.normals(7 * 3), [7, 3]);
+  const aT = tf.tensor2d(transposeHost(a.dataSync() as Float32Array, 7, 5), [5, 7]);
+  const loss = (y: tf.Tensor) => tf.sum(tf.mul(tf.square(y), proj));
+  const same = (f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[]) =>
+    tf.tidy(() => {
+      const [vf, vg] = [f(...xs), g(...xs)].map((v) => v.dataSync());
+      vf.forEach((v, i) => assert.ok(Math.abs(v - vg[i]) < 1e-4 * (1 + Math.abs(vg[i]))));
+      const gf = tf.grads((...x: tf.Tensor[]) => loss(f(...x)))(xs),
+        gg = tf.grads((...x: tf.Tensor[]) => loss(g(...x)))(xs);
+      gf.forEach((d, k) => {
+        const [p, q] = [d.dataSync(), gg[k].dataSync()];
+        p.forEach((v, i) =>
+          assert.ok(Math.abs(v - q[i]) < 1e-4 * (1 + Math.abs(q[i])), `input ${k} entry ${i}`)
+        );
+      });
+    });
+  try {
+    await t.step(
+      "matMul",
+      () => same((x, y) => matMul(x as tf.Tensor2D, y as tf.Tensor2D), (x, y) => tf.matMul(x, y), [a, w]),
+    );
+    for (const act of ["relu", "linear"] as const) {
+      await t.step(`dense ${act}`, () =>
+        same(
+          (x, y, z) => dense(x as tf.Tensor2D, y as tf.Tensor2D, z as tf.Tensor1D, act),
+          (x, y, z) => act === "relu" ? tf.relu(tf.add(tf.matMul(x, y), z)) : tf.add(tf.matMul(x, y), z),
+          [a, w, b],
+        ));
+    }
+    await t.step(
+      "constantMatMul (gradient for w only)",
+      () => same((y) => constantMatMul(a, aT, y as tf.Tensor2D), (y) => tf.matMul(a, y), [w]),
+    );
+  } finally {
+    for (const v of [a, w, b, proj, aT]) v.dispose();
+  }
+});

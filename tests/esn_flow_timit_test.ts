@@ -1,0 +1,175 @@
+/**
+ * `esn_flow_timit` end to end through the CLI (main.ts spawned with the permissions of the `run` task) on
+ * a small stand-in corpus generated in a temporary directory (3 training speakers, 110 utterances), with
+ * tiny models (ESN 20, hidden 8, 1 epoch, the 3 most frequent classes), so each run takes a few seconds.
+ */
+import assert from "node:assert/strict";
+import { ensureMiniTimit } from "../lib/data/timit/mod.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[]): Promise<Result> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", `${ROOT}deno.json`, ...PERMS, `${ROOT}main.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "esn_flow_timit_test_" });
+const corpus = `${tmp}/corpus`;
+await ensureMiniTimit(corpus, { trainSpeakers: 3 });
+globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
+
+const TINY = [
+  "--name",
+  "esn_flow_timit",
+  "--backend",
+  "wasm",
+  "--timit_dir",
+  corpus,
+  "--feature_cache_dir",
+  `${tmp}/cache`,
+  "--classes",
+  "3",
+  "--esn_dim",
+  "20",
+  "--hidden_layer_dim",
+  "8",
+  "--n_flow_layers",
+  "2",
+  "--epochs",
+  "1",
+  "--sample_classes",
+  "1",
+  "--n_samples",
+  "2",
+];
+
+/** The JSON summary line of a `--json` run. */
+function summary(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const s = lines.filter((l) => l.kind === "summary").at(-1);
+  assert.ok(s, "a summary line on stdout");
+  return s;
+}
+
+const report = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+const isPng = async (path: string) => {
+  const b = await Deno.readFile(path);
+  return b.length > 100 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+};
+
+Deno.test({
+  name: "esn_flow_timit trains per class, classifies, reports, skips finished classes, compares variants",
+  sanitizeResources: false,
+  async fn(t) {
+    const run = `${tmp}/run1`;
+    let classes: string[] = [];
+    await t.step(
+      "the tiny run writes checkpoints, report, confusion CSV/PNG and samples; exit 0",
+      async () => {
+        const r = await cli([...TINY, "--out", run, "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /profile: standin \(auto: stand-in corpus\); changed: .*lr 0\.0001 -> 0\.004/);
+        assert.match(r.stderr, /kept as given: esn_dim 20, epochs 1/);
+        const s = summary(r.stdout);
+        assert.equal(s.trained, 3);
+        assert.equal(s.classes, 3);
+        const acc = s.accuracy_dyn_esn_flow as number;
+        assert.ok(acc >= 0 && acc <= 1, `accuracy ${acc}`);
+        const rep = await report(run);
+        assert.equal(rep.variants.length, 1);
+        const v = rep.variants[0];
+        classes = v.classes;
+        assert.equal(classes.length, 3);
+        assert.equal(v.accuracy, acc);
+        assert.equal(v.chance_uniform, 1 / 3);
+        for (const c of classes) {
+          for (const f of ["best.ckpt", "summary.json", "metrics.jsonl"]) {
+            await Deno.stat(`${run}/models/dyn_esn_flow/${c}/${f}`);
+          }
+        }
+        await Deno.stat(`${run}/models/norm_stats.json`);
+        const csv = (await Deno.readTextFile(`${run}/confusion_dyn_esn_flow.csv`)).trim().split("\n");
+        assert.equal(csv.length, 4);
+        assert.equal(csv[0], `true\\predicted,${classes.join(",")}`);
+        const total = csv.slice(1).flatMap((l) => l.split(",").slice(1).map(Number)).reduce(
+          (a, b) => a + b,
+          0,
+        );
+        assert.equal(total, v.test_segments);
+        assert.ok(await isPng(`${run}/confusion_dyn_esn_flow.png`));
+        assert.equal(v.files.samples.length, 1);
+        assert.ok(await isPng(`${run}/${v.files.samples[0]}`));
+        assert.match(await Deno.readTextFile(`${run}/report.md`), /\| dyn_esn_flow \| 3 \|/);
+      },
+    );
+    await t.step("a second run skips the trained classes and gives the same report", async () => {
+      const before = await report(run);
+      const r = await cli([...TINY, "--out", run, "--json", "--quiet"]);
+      assert.equal(r.code, 0, r.stderr);
+      const s = summary(r.stdout);
+      assert.equal(s.skipped, 3);
+      assert.equal(s.trained, 0);
+      assert.deepEqual((await report(run)).variants[0].confusion, before.variants[0].confusion);
+    });
+    await t.step("--model gmm_esn in the same run directory: one table with both variants", async () => {
+      const r = await cli([...TINY, "--out", run, "--model", "gmm_esn"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /\| dyn_esn_flow \| 3 \|[^\n]*\n\| gmm_esn \| 3 \|/);
+      const rep = await report(run);
+      assert.deepEqual(rep.variants.map((v: { variant: string }) => v.variant), ["dyn_esn_flow", "gmm_esn"]);
+      await Deno.stat(`${run}/confusion_gmm_esn.png`);
+    });
+    await t.step(
+      "num_jobs 2 trains the same classes in two processes and gives the same report",
+      async () => {
+        const par = `${tmp}/run2`;
+        const r = await cli([...TINY, "--out", par, "--num_jobs", "2"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /\[shard 1\/2\]/);
+        assert.match(r.stderr, /\[shard 2\/2\]/);
+        const one = (await report(run)).variants[0], two = (await report(par)).variants[0];
+        assert.deepEqual(two.classes, one.classes);
+        assert.deepEqual(two.confusion, one.confusion);
+      },
+    );
+    await t.step("--shard 1/2 then 2/2 into one run directory: only the complete run evaluates", async () => {
+      const dir = `${tmp}/run3`;
+      const first = await cli([...TINY, "--out", dir, "--shard", "1/2", "--json"]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(summary(first.stdout).evaluated, false);
+      assert.match(first.stderr, /evaluation skipped: \d classes .* are not trained yet/);
+      const second = await cli([...TINY, "--out", dir, "--shard", "2/2", "--json"]);
+      assert.equal(second.code, 0, second.stderr);
+      const s1 = summary(first.stdout), s2 = summary(second.stdout);
+      assert.equal((s1.trained as number) + (s2.trained as number), 3);
+      assert.deepEqual((await report(dir)).variants[0].confusion, (await report(run)).variants[0].confusion);
+    });
+  },
+});
+
+Deno.test("esn_flow_timit refuses a bad shard and an unknown class with usage errors", async (t) => {
+  await t.step("bad --shard: exit 2", async () => {
+    const r = await cli([...TINY, "--out", `${tmp}/bad1`, "--shard", "3/2"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--shard expects i\/n with 1 <= i <= n/);
+  });
+  await t.step("unknown class: exit 2, the valid labels listed", async () => {
+    const args = [...TINY, "--out", `${tmp}/bad2`];
+    args[args.indexOf("--classes") + 1] = "sil,xx";
+    const r = await cli(args);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /unknown or absent class xx\. Valid labels \(present in training\): [a-z,]*sil/);
+  });
+});
