@@ -44,8 +44,8 @@ export interface BenchOptions {
   readonly usePeer: boolean;
   /** Python interpreter for the peer; null: try `python3`, then `/usr/bin/python3`. */
   readonly python: string | null;
-  /** Threads of the PyTorch peer (`--threads` of the peer script). */
-  readonly threads: number;
+  /** Thread counts the PyTorch peer runs with (one peer run each; the best counts). */
+  readonly threads: readonly number[];
   /** Compare the log-likelihood of one set of weights with the PyTorch model's (1e-4 relative). */
   readonly checkPeer: boolean;
   readonly seed: number;
@@ -72,7 +72,7 @@ const DEFAULTS: BenchOptions = {
   peer: DEFAULT_PEER_PATH,
   usePeer: true,
   python: null,
-  threads: 2,
+  threads: [1, 2],
   checkPeer: false,
   seed: 0,
   quick: false,
@@ -100,7 +100,7 @@ export const BENCH_USAGE =
   --json             one JSON line per figure on stdout (progress stays on stderr)
   --peer PATH        the PyTorch peer script (default ${DEFAULT_PEER_PATH})
   --python EXE       Python with torch for the peer (default: python3, then /usr/bin/python3)
-  --threads N        PyTorch threads (default 2)
+  --threads LIST     PyTorch thread counts, one peer run each, the best counts (default 1,2)
   --no_peer          do not run the peer
   --check_peer       check identical maths: log-likelihood of the same weights against PyTorch (1e-4 rel.)
   --seed N           seed of data, weights and reservoir (default 0)
@@ -202,7 +202,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     peer: str("peer") ?? base.peer,
     usePeer: given["no-peer"] !== true,
     python: str("python") ?? null,
-    threads: num("threads", base.threads),
+    threads: str("threads") === undefined ? base.threads : intList("threads", str("threads")!),
     checkPeer: given["check-peer"] === true,
     seed: num("seed", base.seed, 0),
     quick,

@@ -141,13 +141,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const notes: string[] = [];
+  const loads: string[] = [];
+  /** Runs `f`, noting the 1-minute load average before and after it (the machine is shared). */
+  const phase = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const before = Deno.loadavg()[0];
+    const out = await f();
+    loads.push(`${name} ${before.toFixed(1)}-${Deno.loadavg()[0].toFixed(1)}`);
+    return out;
+  };
   const backends = opts.backends ?? await availableBackends(notes);
   const figures: Figure[] = [];
   for (const backend of backends) {
     const info = await selectBackend(backend);
     log(`[${backend}] ${backend === "webgpu" ? info.adapter : "tfjs " + tf.getBackend()}`);
     const spec: BackendSpec = { ...opts, backend };
-    if (!opts.scalingOnly) figures.push(...await benchBackend(spec, log));
+    if (!opts.scalingOnly) figures.push(...await phase(`echoflow ${backend}`, () => benchBackend(spec, log)));
     for (const esnDim of opts.esnDims) {
       figures.push(...await benchScalingPoint({ ...spec, esnDim }, "esn_dim", log));
     }
@@ -166,14 +174,26 @@ export async function main(argv: readonly string[]): Promise<number> {
       sizes.push(...opts.batches.map((batch) => ({ esnDim: opts.esnDim, batch, scan: "batch" as const })));
     }
     for (const s of sizes) {
-      log(
-        `[pytorch] ${py.python} (torch ${py.torch}): esn_dim ${s.esnDim}, batch ${s.batch}, ${opts.steps} steps`,
-      );
-      const records = await runPeer(py.python, opts.peer, { ...s, steps: opts.steps, threads: opts.threads });
-      figures.push(...peerFigures(records, s.scan));
+      for (const threads of opts.threads) {
+        log(
+          `[pytorch] ${py.python} (torch ${py.torch}, ${threads} threads): esn_dim ${s.esnDim}, batch ${s.batch}`,
+        );
+        const records = await phase(
+          `pytorch ${threads} threads`,
+          () => runPeer(py.python, opts.peer, { ...s, steps: opts.steps, threads }),
+        );
+        figures.push(...peerFigures(records, s.scan));
+      }
     }
   }
   figures.push(...ratioFigures(figures));
+  if (loads.length) {
+    notes.push(
+      `1-minute load average before-after each phase (${navigator.hardwareConcurrency} CPUs): ${
+        loads.join(", ")
+      }`,
+    );
+  }
   let ok = true;
   if (opts.checkPeer) {
     if (py) ok = await runChecks(opts, backends, py, figures);

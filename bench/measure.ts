@@ -73,10 +73,10 @@ export function timeEncoding(model: DynamicModel, data: SequenceDataset, esnDim:
 }
 
 /** One runner-style training step on batch `i`; returns the real frames of the batch. */
-async function step(model: DynamicModel, opt: tf.Optimizer, data: SequenceDataset, i: number, b: number) {
-  const batch = data.batch("train", batchIds(i, b));
+async function step(run: Run, opt: tf.Optimizer, i: number, b: number): Promise<number> {
+  const batch = run.data.batch("train", batchIds(i, b));
   try {
-    const loss = trainStep(model, opt, batch, null);
+    const loss = trainStep(run.model, opt, batch, null);
     const value = (await loss.data())[0];
     loss.dispose();
     if (!Number.isFinite(value)) throw new Error(`bench: training loss is ${value} at step ${i}`);
@@ -86,71 +86,92 @@ async function step(model: DynamicModel, opt: tf.Optimizer, data: SequenceDatase
   }
 }
 
-/** What {@link timeTraining} measured. */
+/** A model and the data set it trains on (with or without the ESN state cache attached). */
+export interface Run {
+  readonly model: DynamicModel;
+  readonly data: SequenceDataset;
+}
+
+/** What {@link timeTraining} measured for one run. */
 export interface TrainResult {
   readonly timings: Timings;
-  /** Largest resident set seen after a step. */
+  /** Largest resident set of the process seen after one of this run's steps. */
   readonly rss: number;
   /** Peak of live tensors during one extra (untimed, profiled) step. */
   readonly peak: PeakMemory;
 }
 
 /**
- * `spec.warmup` untimed then `spec.steps` timed training steps with Adam (lr 1e-4), then one profiled
- * step for the tensor peak. The optimizer is disposed; the model keeps its trained weights.
+ * Step i of every run, in an order rotated each step: runs compared with each other (the variants) see
+ * the same machine load, which on a shared machine varies more than the runs differ.
  */
-export async function timeTraining(
-  model: DynamicModel,
-  data: SequenceDataset,
-  spec: SizeSpec,
-): Promise<TrainResult> {
-  const opt = tf.train.adam(dynamicTrainingDefaults.lr);
-  const ms: number[] = [], frames: number[] = [];
-  let rss = 0;
-  try {
-    for (let i = 0; i < spec.warmup + spec.steps; i++) {
-      const t0 = performance.now();
-      const n = await step(model, opt, data, i, spec.batch);
-      const t = performance.now() - t0;
-      rss = Math.max(rss, rssBytes());
-      if (i >= spec.warmup) {
-        ms.push(t);
-        frames.push(n);
-      }
+async function interleaved(
+  runs: readonly Run[],
+  count: number,
+  f: (run: Run, k: number, i: number) => Promise<void>,
+) {
+  for (let i = 0; i < count; i++) {
+    for (let j = 0; j < runs.length; j++) {
+      const k = (i + j) % runs.length;
+      await f(runs[k], k, i);
     }
-    const peak = await peakMemoryOf(async () => {
-      await step(model, opt, data, spec.warmup, spec.batch);
-    });
-    return { timings: { ms, frames }, rss, peak };
-  } finally {
-    opt.dispose();
   }
 }
 
-/** Times `sum(logProb(batch))` (no gradient) on the timed batches, after one untimed batch. */
-export async function timeEvaluation(
-  model: DynamicModel,
-  data: SequenceDataset,
-  spec: SizeSpec,
-): Promise<Timings> {
-  const ms: number[] = [], frames: number[] = [];
-  for (let i = spec.warmup - 1; i < spec.warmup + spec.steps; i++) {
+/**
+ * `spec.warmup` untimed then `spec.steps` timed training steps of each run with Adam (lr 1e-4), the runs
+ * interleaved, then one profiled step each for the tensor peak (which counts every live tensor, the other
+ * runs' weights included: well under 1 MB at the default sizes). The models keep their trained weights.
+ */
+export async function timeTraining(runs: readonly Run[], spec: SizeSpec): Promise<TrainResult[]> {
+  const opts = runs.map(() => tf.train.adam(dynamicTrainingDefaults.lr));
+  const ms = runs.map((): number[] => []), frames = runs.map((): number[] => []), rss = runs.map(() => 0);
+  try {
+    await interleaved(runs, spec.warmup + spec.steps, async (run, k, i) => {
+      const t0 = performance.now();
+      const n = await step(run, opts[k], i, spec.batch);
+      const t = performance.now() - t0;
+      rss[k] = Math.max(rss[k], rssBytes());
+      if (i >= spec.warmup) {
+        ms[k].push(t);
+        frames[k].push(n);
+      }
+    });
+    const out: TrainResult[] = [];
+    for (const [k, run] of runs.entries()) {
+      const peak = await peakMemoryOf(async () => {
+        await step(run, opts[k], spec.warmup, spec.batch);
+      });
+      out.push({ timings: { ms: ms[k], frames: frames[k] }, rss: rss[k], peak });
+    }
+    return out;
+  } finally {
+    for (const o of opts) o.dispose();
+  }
+}
+
+/** Times `sum(logProb(batch))` (no gradient) of each run on the timed batches (interleaved), after one untimed. */
+export async function timeEvaluation(runs: readonly Run[], spec: SizeSpec): Promise<Timings[]> {
+  const ms = runs.map((): number[] => []), frames = runs.map((): number[] => []);
+  const first = Math.max(spec.warmup - 1, 0);
+  await interleaved(runs, spec.warmup + spec.steps - first, async (run, k, j) => {
+    const i = first + j;
     const t0 = performance.now();
-    const batch = data.batch("train", batchIds(Math.max(i, 0), spec.batch));
+    const batch = run.data.batch("train", batchIds(i, spec.batch));
     try {
-      const s = tf.tidy(() => tf.sum(model.logProb(batch)));
+      const s = tf.tidy(() => tf.sum(run.model.logProb(batch)));
       const value = (await s.data())[0];
       s.dispose();
       if (!Number.isFinite(value)) throw new Error(`bench: log-likelihood is ${value} at batch ${i}`);
     } finally {
       batch.dispose();
     }
-    if (i >= spec.warmup) {
-      ms.push(performance.now() - t0);
-      frames.push(batch.frames);
+    if (j > 0 || spec.warmup === 0) {
+      ms[k].push(performance.now() - t0);
+      frames[k].push(batch.frames);
     }
-  }
-  return { ms, frames };
+  });
+  return ms.map((m, k) => ({ ms: m, frames: frames[k] }));
 }
 
 /**

@@ -75,11 +75,11 @@ export function peerFigures(records: readonly PeerRecord[], scan?: "esn_dim" | "
   return records.flatMap((r) => {
     const common = {
       bench: "pytorch" as const,
-      backend: "torch-cpu",
+      backend: `torch-cpu-${r.threads}t`,
       variant: r.variant,
       esn_dim: r.esnDim,
       batch: r.batch,
-      note: `torch ${r.torch}, ${r.threads} threads`,
+      note: `torch ${r.torch}`,
       ...(scan ? { scan } : {}),
     };
     return [

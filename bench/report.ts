@@ -12,7 +12,7 @@ export type Source = "echoflow" | "pytorch" | "ratio" | "check";
 
 export interface Figure {
   readonly bench: Source;
-  /** echoflow: the tfjs backend; pytorch: "torch-cpu"; host-side work: "host". */
+  /** echoflow: the tfjs backend; pytorch: "torch-cpu-<threads>t". */
   readonly backend: string;
   /** What was measured, e.g. `train_frames_per_s` (see {@link FIGURE_LABELS}). */
   readonly figure: string;
@@ -135,7 +135,7 @@ export function ratioFigures(figures: readonly Figure[]): Figure[] {
       esn_dim: f.esn_dim,
       batch: f.batch,
       note: `echoflow ${f.backend} ${f.variant} ${Math.round(f.value)} fr/s / pytorch ${best.variant} ` +
-        `${Math.round(best.value)} fr/s`,
+        `(${best.backend}) ${Math.round(best.value)} fr/s`,
     });
   }
   return out;

@@ -1,8 +1,9 @@
 /**
- * The figures of one tfjs backend: for each variant (`cached`: ESN states computed once per data set;
- * `recompute`: the ESN runs in every step) a fresh model trains `warmup + steps` batches, then evaluates
- * them; the cached variant also gives the ESN encoding throughput, and its trained model is sampled from.
- * Scaling runs time the training step alone at other reservoir and batch sizes.
+ * The figures of one tfjs backend: each variant (`cached`: ESN states computed once per data set;
+ * `recompute`: the ESN runs in every step) gets a fresh model and data set; the models train
+ * `warmup + steps` batches with their steps interleaved (so both see the same machine load), then
+ * evaluate the same batches. Attaching the cache gives the ESN encoding throughput, and the first
+ * variant's trained model is sampled from. Scaling runs time the training step alone at other sizes.
  *
  * tfjs variables live on the backend that made them, so the caller selects the backend first and every
  * model here is built (and disposed) on it.
@@ -13,6 +14,7 @@ import { medianFramesPerSecond, medianMs, type Timings, totalFramesPerSecond } f
 import {
   benchDataset,
   buildBenchModel,
+  type Run,
   type SizeSpec,
   timeEncoding,
   timeEvaluation,
@@ -51,51 +53,52 @@ function emitTraining(emit: Emit, t: Timings): void {
   emit("train_frames_per_s_total", totalFramesPerSecond(t), "frames/s");
 }
 
-/** Figures of one variant, appended to `out`; the first variant's trained model is also sampled from. */
-async function benchVariant(
-  spec: BackendSpec,
-  variant: Variant,
-  out: Figure[],
-  log: (msg: string) => void,
-): Promise<void> {
-  const emit = emitter(out, spec, variant);
-  const data = benchDataset(spec);
-  const model = buildBenchModel(spec.esnDim, spec.seed);
-  try {
+/** Fresh data set and model per variant; `cached` ones get the state cache (timed: ESN encoding). */
+function prepare(spec: BackendSpec, variants: readonly Variant[], emit?: (v: Variant) => Emit): Run[] {
+  return variants.map((variant) => {
+    const run = { data: benchDataset(spec), model: buildBenchModel(spec.esnDim, spec.seed) };
     if (variant === "cached") {
-      const enc = timeEncoding(model, data, spec.esnDim);
-      emit("esn_encode_frames_per_s", totalFramesPerSecond(enc), "frames/s", {
+      const enc = timeEncoding(run.model, run.data, spec.esnDim);
+      emit?.(variant)("esn_encode_frames_per_s", totalFramesPerSecond(enc), "frames/s", {
         note: "host-side sparse recurrence (backend-independent)",
       });
     }
-    log(`  ${variant}: training ${spec.warmup} + ${spec.steps} steps`);
-    const train = await timeTraining(model, data, spec);
-    emitTraining(emit, train.timings);
-    emit("peak_tensors", train.peak.tensors, "tensors");
-    emit("peak_tensor_bytes", train.peak.bytes, "bytes");
-    emit("rss_bytes", train.rss, "bytes");
-    log(`  ${variant}: evaluation`);
-    const ev = await timeEvaluation(model, data, spec);
-    emit("eval_ms_per_batch", medianMs(ev), "ms");
-    emit("eval_frames_per_s", medianFramesPerSecond(ev), "frames/s");
-    if (variant === spec.variants[0] && spec.sampleReps > 0) {
-      log(`  sampling ${spec.sampleReps} x ${spec.batch} sequences`);
-      const lengths = data.splits.train.slice(0, spec.batch).map((s) => s.length / data.frameDim);
-      const sm = await timeSampling(model, lengths, spec.sampleReps, spec.seed);
-      emit("sample_frames_per_s", medianFramesPerSecond(sm), "frames/s", {
-        note: `${lengths.length} sequences of up to ${Math.max(...lengths)} frames drawn together`,
-      });
-    }
-  } finally {
-    model.dispose();
-  }
+    return run;
+  });
 }
 
 /** The main figures of the current backend (see the module doc). */
 export async function benchBackend(spec: BackendSpec, log: (msg: string) => void): Promise<Figure[]> {
   const out: Figure[] = [];
   const before = tf.memory().numTensors;
-  for (const variant of spec.variants) await benchVariant(spec, variant, out, log);
+  const emits = new Map(spec.variants.map((v) => [v, emitter(out, spec, v)]));
+  const runs = prepare(spec, spec.variants, (v) => emits.get(v)!);
+  try {
+    log(`  training ${spec.warmup} + ${spec.steps} steps (${spec.variants.join(", ")} interleaved)`);
+    const train = await timeTraining(runs, spec);
+    log(`  evaluation`);
+    const ev = await timeEvaluation(runs, spec);
+    spec.variants.forEach((v, k) => {
+      const emit = emits.get(v)!;
+      emitTraining(emit, train[k].timings);
+      emit("peak_tensors", train[k].peak.tensors, "tensors");
+      emit("peak_tensor_bytes", train[k].peak.bytes, "bytes");
+      emit("rss_bytes", train[k].rss, "bytes", { note: "whole process" });
+      emit("eval_ms_per_batch", medianMs(ev[k]), "ms");
+      emit("eval_frames_per_s", medianFramesPerSecond(ev[k]), "frames/s");
+    });
+    if (spec.sampleReps > 0) {
+      log(`  sampling ${spec.sampleReps} x ${spec.batch} sequences`);
+      const { data, model } = runs[0];
+      const lengths = data.splits.train.slice(0, spec.batch).map((s) => s.length / data.frameDim);
+      const sm = await timeSampling(model, lengths, spec.sampleReps, spec.seed);
+      emits.get(spec.variants[0])!("sample_frames_per_s", medianFramesPerSecond(sm), "frames/s", {
+        note: `${lengths.length} sequences of up to ${Math.max(...lengths)} frames drawn together`,
+      });
+    }
+  } finally {
+    for (const r of runs) r.model.dispose();
+  }
   const leaked = tf.memory().numTensors - before;
   if (leaked !== 0) log(`  warning: ${leaked} tensors left alive on ${spec.backend} after the bench`);
   return out;
@@ -108,17 +111,13 @@ export async function benchScalingPoint(
   log: (msg: string) => void,
 ): Promise<Figure[]> {
   const out: Figure[] = [];
-  for (const variant of spec.variants) {
-    log(`  scaling ${scan}: esn_dim ${spec.esnDim}, batch ${spec.batch}, ${variant}`);
-    const data = benchDataset(spec);
-    const model = buildBenchModel(spec.esnDim, spec.seed);
-    try {
-      if (variant === "cached") timeEncoding(model, data, spec.esnDim);
-      const train = await timeTraining(model, data, spec);
-      emitTraining(emitter(out, spec, variant, scan), train.timings);
-    } finally {
-      model.dispose();
-    }
+  log(`  scaling ${scan}: esn_dim ${spec.esnDim}, batch ${spec.batch} (${spec.variants.join(", ")})`);
+  const runs = prepare(spec, spec.variants);
+  try {
+    const train = await timeTraining(runs, spec);
+    spec.variants.forEach((v, k) => emitTraining(emitter(out, spec, v, scan), train[k].timings));
+  } finally {
+    for (const r of runs) r.model.dispose();
   }
   return out;
 }

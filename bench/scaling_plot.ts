@@ -10,7 +10,7 @@ export function scalingSeries(figures: readonly Figure[], scan: "esn_dim" | "bat
   const pts = figures.filter((f) => f.scan === scan && f.figure === "train_ms_per_step");
   const byName = new Map<string, [number, number][]>();
   for (const f of pts) {
-    const name = [f.bench === "echoflow" ? f.backend : "pytorch", f.variant].join(" ");
+    const name = `${f.bench === "pytorch" ? "pytorch " : ""}${f.backend} ${f.variant}`;
     if (!byName.has(name)) byName.set(name, []);
     byName.get(name)!.push([f[scan], f.value]);
   }

@@ -326,8 +326,24 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
 Deno.test("realVsGeneratedPicture() draws real above generated sequences", () => {
   const r = new Rng(0);
   const real = [r.normals(4 * 5), r.normals(4 * 7)], gen = [r.normals(4 * 5), r.normals(4 * 7)];
-  const one = realVsGeneratedPicture(real.slice(0, 1), gen.slice(0, 1), 4, "t");
-  const two = realVsGeneratedPicture(real, gen, 4, "t");
+  const one = realVsGeneratedPicture(real.slice(0, 1), gen.slice(0, 1), 4, ["t"]);
+  const two = realVsGeneratedPicture(real, gen, 4, ["t"]);
   assert.ok(two.width > one.width && two.height === one.height);
-  assert.throws(() => realVsGeneratedPicture(real, gen.slice(0, 1), 4, "t"), /as many generated as real/);
+  const long = realVsGeneratedPicture(real.slice(0, 1), gen.slice(0, 1), 4, ["t", "x".repeat(100)]);
+  assert.ok(long.width >= 600 && long.height > one.height, "the canvas widens to the title");
+  assert.throws(() => realVsGeneratedPicture(real, gen.slice(0, 1), 4, ["t"]), /as many generated as real/);
+});
+
+Deno.test("applyProfile() keeps explicitly given keys even at their default; configArgs() passes them on", () => {
+  const given = resolveConfig(SCHEMA, { esn_dim: 1000 }); // typed, but equal to the schema default
+  const explicit = new Set(["esn_dim"]);
+  const { cfg, changed, kept } = applyProfile(SCHEMA, given, { esn_dim: 500, epochs: 3 }, explicit);
+  assert.equal(cfg.esn_dim, 1000);
+  assert.equal(cfg.epochs, 3);
+  assert.deepEqual(changed, [{ key: "epochs", from: 100, to: 3 }]);
+  assert.deepEqual(kept, [{ key: "esn_dim", from: 1000, to: 500 }]);
+  // Without the explicit set, the fallback rule cannot tell and applies the profile.
+  assert.equal(applyProfile(SCHEMA, given, { esn_dim: 500 }).cfg.esn_dim, 500);
+  assert.deepEqual(configArgs(SCHEMA, given, {}, explicit), ["--esn_dim", "1000"]);
+  assert.deepEqual(configArgs(SCHEMA, given), []);
 });

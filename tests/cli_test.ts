@@ -245,6 +245,8 @@ Deno.test("--resume of a run() experiment continues from its config.json and war
     const saved = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
     assert.equal(saved.experiment, "esn_flow_synthetic");
     assert.equal(saved.config.epochs, 1);
+    assert.ok(saved.explicit_keys.includes("epochs") && saved.explicit_keys.includes("n_classes"));
+    assert.ok(!saved.explicit_keys.includes("lr"), "keys not given are not explicit");
 
     const again = await cli(["--resume", dir, "--epochs", "2", "--quiet"]);
     assert.equal(again.code, 0, again.stderr);

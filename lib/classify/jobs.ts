@@ -14,19 +14,21 @@ const DENO_JSON = new URL("../../deno.json", import.meta.url).pathname;
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
 
 /**
- * `--key value` for every key of `cfg` that differs from its schema default (so a child resolves the same
- * config, profile rules included), with `set` replacing or adding values. Null is written `none`.
+ * `--key value` for every key of `cfg` that differs from its schema default or is in `explicit` (so a child
+ * resolves the same config and applies a profile to the same keys), with `set` replacing or adding values.
+ * Null is written `none`.
  */
 export function configArgs<S extends ConfigSchema>(
   schema: S,
   cfg: Config<S>,
   set: Readonly<Record<string, ConfigValue>> = {},
+  explicit: ReadonlySet<string> = new Set(),
 ): string[] {
   const all: Record<string, ConfigValue> = { ...cfg, ...set };
   const args: string[] = [];
   for (const [key, value] of Object.entries(all)) {
     if (!Object.hasOwn(schema, key)) throw new Error(`configArgs: unknown key "${key}"`);
-    if (!Object.hasOwn(set, key) && value === schema[key].default) continue;
+    if (!Object.hasOwn(set, key) && !explicit.has(key) && value === schema[key].default) continue;
     args.push(`--${key === "name" ? RUN_NAME_FLAG : key}`, value === null ? "none" : String(value));
   }
   return args;

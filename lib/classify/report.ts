@@ -3,7 +3,8 @@
  * chance levels, per-class accuracy and test NLL per frame, the confusion matrix), the confusion matrix as
  * CSV and as a labelled PNG heatmap, and a Markdown comparison table across variants.
  */
-import { Canvas, matrixHeatmap, textWidth } from "../plot/mod.ts";
+import { type Canvas, matrixHeatmap } from "../plot/mod.ts";
+import { withTitle } from "./samples.ts";
 import {
   chanceLevels,
   classifyMl,
@@ -107,7 +108,7 @@ export function confusionCsv(r: Pick<VariantReport, "classes" | "confusion">): s
 
 /**
  * The confusion matrix as a heatmap of row fractions (each true class sums to 1), labelled, titled with
- * the variant and its accuracy (the canvas is widened to the title when the matrix is narrower).
+ * the variant and its accuracy (widened to the title when the matrix is narrower).
  */
 export function confusionPicture(
   r: Pick<VariantReport, "classes" | "confusion" | "variant" | "accuracy">,
@@ -126,13 +127,11 @@ export function confusionPicture(
     cellWidth: cell,
     cellHeight: cell,
   });
-  const title = `${r.variant}: rows true, columns predicted (row fractions); accuracy ${
-    (100 * r.accuracy).toFixed(1)
-  }%`;
-  const canvas = new Canvas(Math.max(heat.width, textWidth(title) + 8), heat.height + 16);
-  canvas.text(4, 4, title);
-  canvas.blit(heat, 0, 16);
-  return canvas;
+  const n = r.confusion.flat().reduce((a, b) => a + b, 0);
+  return withTitle(heat, [
+    `${r.variant}: accuracy ${(100 * r.accuracy).toFixed(1)}% on ${n} test segments`,
+    "rows: true class, columns: predicted class (fraction of the row)",
+  ]);
 }
 
 const pct = (v: number | null) => (v === null || !Number.isFinite(v) ? "-" : `${(100 * v).toFixed(1)}%`);

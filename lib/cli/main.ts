@@ -88,13 +88,15 @@ async function run(argv: readonly string[]): Promise<void> {
   if (spec.run) {
     Deno.mkdirSync(runDir, { recursive: true });
     if (saved) warnChangedKeys(log, saved.config, cfg);
+    const explicitKeys = new Set([...(saved?.explicit_keys ?? []), ...Object.keys(overrides)]);
     await writeJsonAtomic(join(runDir, "config.json"), {
       experiment: name,
       config: cfg,
+      explicit_keys: [...explicitKeys].sort(),
       backend: backend.backend,
       adapter: backend.adapter,
     });
-    const result = await spec.run(cfg, { runDir, resume: flags.resume, log });
+    const result = await spec.run(cfg, { runDir, resume: flags.resume, log, explicitKeys });
     log.metric("summary", {
       experiment: name,
       ...result,
@@ -109,6 +111,8 @@ async function run(argv: readonly string[]): Promise<void> {
 interface SavedRun {
   readonly experiment: string;
   readonly config: Record<string, ConfigValue>;
+  /** Keys given on the command line of a run() experiment (see RunOptions.explicitKeys). */
+  readonly explicit_keys?: readonly string[];
 }
 
 /**
@@ -134,6 +138,10 @@ function readSavedRun(path: string): SavedRun | null {
   const rec = parsed as Partial<SavedRun>;
   if (typeof rec?.experiment !== "string" || typeof rec.config !== "object" || rec.config === null) {
     throw new Error(`Cannot resume "${path}": ${file} has no "experiment" name and "config" object`);
+  }
+  const keys = rec.explicit_keys;
+  if (keys !== undefined && !(Array.isArray(keys) && keys.every((k) => typeof k === "string"))) {
+    throw new Error(`Cannot resume "${path}": ${file} field "explicit_keys" is not a list of key names`);
   }
   return rec as SavedRun;
 }

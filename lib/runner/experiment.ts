@@ -60,7 +60,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
   /** Where the best checkpoint goes: `checkpoint_path`, else `<run dir>/best.ckpt`. */
   readonly bestPath: string;
   readonly lastPath: string;
-  #active = false;
+  #stopRecording: (() => void) | null = null;
 
   constructor(readonly spec: ExperimentSpec<S, B>, cfg: Config<S>, readonly opts: ExperimentOptions) {
     const need = ["seed", "lr", "epochs", "batch_size", "warmup_epochs", "eval_epochs", "sample_dir"];
@@ -84,8 +84,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     const c = this.common;
     Deno.mkdirSync(this.runDir, { recursive: true });
     const metricsPath = join(this.runDir, "metrics.jsonl");
-    this.#active = true;
-    log.onRecord((r) => this.#active && appendJsonl(metricsPath, r));
+    this.#stopRecording = log.onRecord((r) => appendJsonl(metricsPath, r));
 
     const ckpt = this.opts.checkpoint ??
       (this.opts.resume ? await loadCheckpoint(checkpointPathOf(this.opts.resume)) : null);
@@ -152,7 +151,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       await writeJsonAtomic(join(this.runDir, "summary.json"), summary);
       return summary;
     } finally {
-      this.#active = false;
+      this.#stopRecording?.();
+      this.#stopRecording = null;
       if (model) disposeModule(model);
       optimizer?.dispose();
       data.dispose?.();

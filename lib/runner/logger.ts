@@ -49,9 +49,15 @@ export class Logger {
     this.#err(`warning: ${msg}\n`);
   }
 
-  /** Calls `fn` with every record passed to {@link metric} (the runner appends them to metrics.jsonl). */
-  onRecord(fn: (r: Record_) => void): void {
+  /**
+   * Calls `fn` with every record passed to {@link metric} (the runner appends them to metrics.jsonl).
+   * Returns a function that removes the listener again.
+   */
+  onRecord(fn: (r: Record_) => void): () => void {
     this.#listeners.push(fn);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== fn);
+    };
   }
 
   /**
@@ -108,7 +114,9 @@ export class Progress {
       const frac = this.total > 0 ? Math.min(1, this.#n / this.total) : 1;
       const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
       this.log.raw(`\r${this.label} [${bar}] ${this.#n}/${this.total} ${this.#rate(now)} ${suffix}\x1b[K`);
-    } else if (this.#n === this.total || now - Math.max(this.#lastDraw, this.#t0) >= this.plainSeconds * 1000) {
+    } else if (
+      this.#n === this.total || now - Math.max(this.#lastDraw, this.#t0) >= this.plainSeconds * 1000
+    ) {
       this.#lastDraw = now;
       this.log.raw(`${this.label} ${this.#n}/${this.total} ${this.#rate(now)} ${suffix}\n`);
     }

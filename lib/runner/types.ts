@@ -96,4 +96,9 @@ export interface RunOptions {
   readonly runDir: string;
   readonly resume: string | null;
   readonly log: Logger;
+  /**
+   * Config keys the user gave explicitly (on this command line, or on the command line of the run being
+   * resumed). Profiles that replace defaults leave these alone. Absent: unknown.
+   */
+  readonly explicitKeys?: ReadonlySet<string>;
 }
