@@ -35,7 +35,8 @@ import { configArgs, runChildJobs } from "../lib/classify/jobs.ts";
 import { applyProfile, describeChanges } from "../lib/classify/profile.ts";
 import { evaluateClassStage, trainClassStage } from "../lib/classify/stages.ts";
 import { loadTimitClasses } from "../lib/classify/timit_data.ts";
-import { bool, choice, ConfigError, type ConfigValue, int, str } from "../lib/config.ts";
+import { bool, choice, ConfigError, type ConfigValue, float, int, str } from "../lib/config.ts";
+import { VAL_SETS } from "../lib/data/timit/speakers.ts";
 import type { SequenceBatch, SequenceDataset } from "../lib/data/sequences.ts";
 import { buildDynamicModel } from "../lib/dynamic/build.ts";
 import { dynamicModelConfig, dynamicTrainingDefaults } from "../lib/dynamic/config.ts";
@@ -61,6 +62,12 @@ const config = experimentConfig({
   stage: choice(["all", "train", "eval"] as const, "all", "train, eval (classify the test set), or both"),
   retrain: bool(false, "Train classes again even when their run has finished (default: skip them)"),
   full_test: bool(false, "Test on the complete test set instead of the 24-speaker core test set"),
+  val_set: choice(
+    VAL_SETS,
+    "dev50",
+    "Validation speakers: dev50 (the standard 50-speaker development set) or seeded (a seeded speaker-disjoint split of TRAIN)",
+  ),
+  val_fraction: float(0.1, "Fraction of TRAIN speakers held out for validation when val_set is seeded"),
   skip_bad: bool(false, "Skip bad corpus files with a counted warning instead of failing"),
   profile: choice(
     ["auto", "original", "standin"] as const,
@@ -147,6 +154,9 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     timitDir: cfg0.timit_dir,
     frameDim: cfg0.frame_dim,
     fullTest: cfg0.full_test,
+    valSet: cfg0.val_set,
+    valFraction: cfg0.val_fraction,
+    splitSeed: cfg0.seed,
     skipBad: cfg0.skip_bad,
     cacheDir: cfg0.feature_cache_dir,
     statsPath: join(modelsDir(runDir), "norm_stats.json"),

@@ -15,12 +15,19 @@ import {
 import type { Logger } from "../runner/logger.ts";
 import { exists, join, writeJsonAtomic } from "../runner/run_dir.ts";
 import type { ClassCount } from "./classes.ts";
+import type { ValSet } from "../data/timit/speakers.ts";
 import { SegmentClasses } from "./segment_classes.ts";
 
 export interface TimitClassesOptions {
   readonly timitDir: string | null;
   readonly frameDim: number;
   readonly fullTest: boolean;
+  /** Validation speakers: the standard 50-speaker development set, or a seeded split of TRAIN speakers. */
+  readonly valSet?: ValSet;
+  /** Fraction of TRAIN speakers held out when `valSet` is `seeded`. */
+  readonly valFraction?: number;
+  /** Seed of the `seeded` validation split. */
+  readonly splitSeed?: number;
   readonly skipBad: boolean;
   /** Feature cache directory (null: the default `data/cache`). */
   readonly cacheDir: string | null;
@@ -44,7 +51,12 @@ export async function loadTimitClasses(o: TimitClassesOptions): Promise<TimitCla
   const timit = await openTimit({
     timitDir: o.timitDir,
     mfcc: { frameDim: o.frameDim },
-    split: { fullTest: o.fullTest },
+    split: {
+      fullTest: o.fullTest,
+      ...(o.valSet !== undefined && { valSet: o.valSet }),
+      ...(o.valFraction !== undefined && { valFraction: o.valFraction }),
+      ...(o.splitSeed !== undefined && { seed: o.splitSeed }),
+    },
     skipBad: o.skipBad,
     cacheDir: o.cacheDir ?? DEFAULT_CACHE_DIR,
     log: o.log,
