@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Timed training steps (after {@link warmup} untimed ones). */
   readonly steps: number;
   readonly warmup: number;
+  /** At most this many timed steps (after one warm-up step) on the cpu backend, ~70x slower than wasm. */
+  readonly cpuSteps: number;
   /** Sequences per batch B. */
   readonly batch: number;
   /** Reservoir size N. */
@@ -46,7 +48,7 @@ export interface BenchOptions {
   readonly python: string | null;
   /** Thread counts the PyTorch peer runs with (one peer run each; the best counts). */
   readonly threads: readonly number[];
-  /** Compare the log-likelihood of one set of weights with the PyTorch model's (1e-4 relative). */
+  /** Only compare the log-likelihood of one set of weights with the PyTorch model's (1e-4 relative). */
   readonly checkPeer: boolean;
   readonly seed: number;
   readonly quick: boolean;
@@ -60,6 +62,7 @@ const DEFAULTS: BenchOptions = {
   variants: VARIANTS,
   steps: 10,
   warmup: 3,
+  cpuSteps: 3,
   batch: 128,
   esnDim: 1000,
   sampleReps: 3,
@@ -80,7 +83,14 @@ const DEFAULTS: BenchOptions = {
 };
 
 /** The sizes of `--quick` (a smoke test of every code path in a few seconds). */
-export const QUICK: Partial<BenchOptions> = { steps: 2, warmup: 1, batch: 8, esnDim: 32, sampleReps: 1 };
+export const QUICK: Partial<BenchOptions> = {
+  steps: 2,
+  warmup: 1,
+  cpuSteps: 2,
+  batch: 8,
+  esnDim: 32,
+  sampleReps: 1,
+};
 
 export const BENCH_USAGE =
   `deno task bench [flags]: throughput of the esn_flow_timit model (frame_dim 40, esn_dim 1000,
@@ -89,6 +99,7 @@ export const BENCH_USAGE =
   --backends LIST    wasm,cpu,webgpu (default: every available one; webgpu only on a hardware adapter)
   --variants LIST    cached,recompute (default both): ESN states computed once, or per batch
   --steps N          timed training steps (default 10), after --warmup N untimed ones (default 3)
+  --cpu_steps N      at most N timed steps after 1 warm-up step on the slow cpu backend (default 3)
   --batch B          sequences per batch (default 128)
   --esn_dim N        reservoir size (default 1000)
   --sample_reps N    timed sampling runs of one batch of sequences (default 3)
@@ -102,7 +113,7 @@ export const BENCH_USAGE =
   --python EXE       Python with torch for the peer (default: python3, then /usr/bin/python3)
   --threads LIST     PyTorch thread counts, one peer run each, the best counts (default 1,2)
   --no_peer          do not run the peer
-  --check_peer       check identical maths: log-likelihood of the same weights against PyTorch (1e-4 rel.)
+  --check_peer       only check identical maths: the same weights' log-likelihood in PyTorch (1e-4 rel.)
   --seed N           seed of data, weights and reservoir (default 0)
   --quick            tiny sizes (batch 8, esn_dim 32, 2 steps): a smoke test
   --help             this text`;
@@ -141,6 +152,7 @@ const VALUED = new Set([
   "variants",
   "steps",
   "warmup",
+  "cpu-steps",
   "batch",
   "esn-dim",
   "sample-reps",
@@ -190,6 +202,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       : choiceList("variants", str("variants")!, VARIANTS),
     steps: num("steps", base.steps),
     warmup: num("warmup", base.warmup, 0),
+    cpuSteps: num("cpu-steps", base.cpuSteps),
     batch: num("batch", base.batch),
     esnDim: num("esn-dim", base.esnDim),
     sampleReps: num("sample-reps", base.sampleReps, 0),

@@ -6,7 +6,7 @@
  * (real frames; median over timed steps after warm-up, and total frames / total time as the peer counts
  * them), evaluation frames per second, ESN encoding and sampling frames per second, peak live tensors
  * and bytes during a step, resident set size. Then the peer's figures and the ratio
- * `echoflow train frames/s / best peer frames/s`; `--check_peer` also checks that the same weights give
+ * `echoflow train frames/s / best peer frames/s`. `--check_peer` instead checks that the same weights give
  * the same log-likelihood in both (`peer_check.ts`). Tables on stdout, or one JSON line per figure with
  * `--json`; progress and notes on stderr. Usage: `deno task bench --help`.
  */
@@ -16,6 +16,7 @@ import { Rng } from "../lib/rng.ts";
 import { writePng } from "../lib/plot/mod.ts";
 import { BENCH_USAGE, BenchArgError, type BenchBackend, type BenchOptions, parseBenchArgs } from "./args.ts";
 import { benchSequences } from "./data.ts";
+import { formatLoad, loadAverage } from "./machine.ts";
 import { buildBenchModel, FRAME_DIM } from "./measure.ts";
 import { CHECK_TOLERANCE, checkAgainstPeer } from "./peer_check.ts";
 import { findPython, peerFigures, type PythonInfo, runPeer } from "./peer.ts";
@@ -91,11 +92,12 @@ async function runChecks(
 }
 
 function header(opts: BenchOptions): string {
-  const load = Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
   return `echoflow bench: esn_flow_timit model (frame_dim ${FRAME_DIM}, esn_dim ${opts.esnDim}, conn 10, 4 flow ` +
     `layers, hidden 30 x 2, Toeplitz, Adam 1e-4), batch ${opts.batch} TIMIT-like sequences, ${opts.warmup} ` +
     `warm-up + ${opts.steps} timed steps, seed ${opts.seed}\n` +
-    `Deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, ${navigator.hardwareConcurrency} CPUs, load average ${load}`;
+    `Deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, ${navigator.hardwareConcurrency} CPUs, load average ${
+      formatLoad(loadAverage())
+    }`;
 }
 
 function printTables(opts: BenchOptions, figures: readonly Figure[], notes: readonly string[]): void {
@@ -126,6 +128,72 @@ function printTables(opts: BenchOptions, figures: readonly Figure[], notes: read
   console.log(parts.join("\n\n"));
 }
 
+/** The throughput figures: every backend, the scaling runs, the peer, and the ratios. */
+async function measure(
+  opts: BenchOptions,
+  backends: readonly BenchBackend[],
+  notes: string[],
+): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const loads: string[] = [];
+  /** Runs `f`, noting the 1-minute load average before and after it (the machine is shared). */
+  const phase = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const before = loadAverage();
+    const out = await f();
+    loads.push(`${name} ${formatLoad(before)}-${formatLoad(loadAverage())}`);
+    return out;
+  };
+  for (const backend of backends) {
+    const info = await selectBackend(backend);
+    log(`[${backend}] ${backend === "webgpu" ? info.adapter : "tfjs " + tf.getBackend()}`);
+    const spec: BackendSpec = backend === "cpu"
+      ? {
+        ...opts,
+        backend,
+        steps: Math.min(opts.steps, opts.cpuSteps),
+        warmup: Math.min(opts.warmup, 1),
+        sampleReps: Math.min(opts.sampleReps, 1),
+      }
+      : { ...opts, backend };
+    if (spec.steps !== opts.steps || spec.warmup !== opts.warmup) {
+      notes.push(`${backend}: ${spec.warmup} warm-up + ${spec.steps} timed steps (--cpu_steps)`);
+    }
+    if (!opts.scalingOnly) figures.push(...await phase(`echoflow ${backend}`, () => benchBackend(spec, log)));
+    for (const esnDim of opts.esnDims) {
+      figures.push(...await benchScalingPoint({ ...spec, esnDim }, "esn_dim", log));
+    }
+    for (const batch of opts.batches) {
+      figures.push(...await benchScalingPoint({ ...spec, batch }, "batch", log));
+    }
+  }
+  const py = opts.usePeer ? await locatePeer(opts, notes) : null;
+  if (!opts.usePeer) notes.push("PyTorch peer not run (--no_peer)");
+  if (py) {
+    const sizes: { esnDim: number; batch: number; scan?: "esn_dim" | "batch" }[] = opts.scalingOnly
+      ? []
+      : [opts];
+    if (opts.scalePeer) {
+      sizes.push(...opts.esnDims.map((esnDim) => ({ esnDim, batch: opts.batch, scan: "esn_dim" as const })));
+      sizes.push(...opts.batches.map((batch) => ({ esnDim: opts.esnDim, batch, scan: "batch" as const })));
+    }
+    for (const s of sizes) {
+      for (const threads of opts.threads) {
+        log(
+          `[pytorch] ${py.python} (torch ${py.torch}, ${threads} threads): esn_dim ${s.esnDim}, batch ${s.batch}`,
+        );
+        const run = () => runPeer(py.python, opts.peer, { ...s, steps: opts.steps, threads });
+        figures.push(...peerFigures(await phase(`pytorch ${threads} threads`, run), s.scan));
+      }
+    }
+  }
+  figures.push(...ratioFigures(figures));
+  if (loads.length) {
+    const cpus = navigator.hardwareConcurrency;
+    notes.push(`1-minute load average before-after each phase (${cpus} CPUs): ${loads.join(", ")}`);
+  }
+  return figures;
+}
+
 /** Runs the bench; returns the exit code (1 when the maths check fails or cannot run). */
 export async function main(argv: readonly string[]): Promise<number> {
   let opts: BenchOptions;
@@ -141,67 +209,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const notes: string[] = [];
-  const loads: string[] = [];
-  /** Runs `f`, noting the 1-minute load average before and after it (the machine is shared). */
-  const phase = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-    const before = Deno.loadavg()[0];
-    const out = await f();
-    loads.push(`${name} ${before.toFixed(1)}-${Deno.loadavg()[0].toFixed(1)}`);
-    return out;
-  };
   const backends = opts.backends ?? await availableBackends(notes);
   const figures: Figure[] = [];
-  for (const backend of backends) {
-    const info = await selectBackend(backend);
-    log(`[${backend}] ${backend === "webgpu" ? info.adapter : "tfjs " + tf.getBackend()}`);
-    const spec: BackendSpec = { ...opts, backend };
-    if (!opts.scalingOnly) figures.push(...await phase(`echoflow ${backend}`, () => benchBackend(spec, log)));
-    for (const esnDim of opts.esnDims) {
-      figures.push(...await benchScalingPoint({ ...spec, esnDim }, "esn_dim", log));
-    }
-    for (const batch of opts.batches) {
-      figures.push(...await benchScalingPoint({ ...spec, batch }, "batch", log));
-    }
-  }
-  const py = opts.usePeer || opts.checkPeer ? await locatePeer(opts, notes) : null;
-  if (!opts.usePeer) notes.push("PyTorch peer not run (--no_peer)");
-  if (py && opts.usePeer) {
-    const sizes: { esnDim: number; batch: number; scan?: "esn_dim" | "batch" }[] = opts.scalingOnly
-      ? []
-      : [opts];
-    if (opts.scalePeer) {
-      sizes.push(...opts.esnDims.map((esnDim) => ({ esnDim, batch: opts.batch, scan: "esn_dim" as const })));
-      sizes.push(...opts.batches.map((batch) => ({ esnDim: opts.esnDim, batch, scan: "batch" as const })));
-    }
-    for (const s of sizes) {
-      for (const threads of opts.threads) {
-        log(
-          `[pytorch] ${py.python} (torch ${py.torch}, ${threads} threads): esn_dim ${s.esnDim}, batch ${s.batch}`,
-        );
-        const records = await phase(
-          `pytorch ${threads} threads`,
-          () => runPeer(py.python, opts.peer, { ...s, steps: opts.steps, threads }),
-        );
-        figures.push(...peerFigures(records, s.scan));
-      }
-    }
-  }
-  figures.push(...ratioFigures(figures));
-  if (loads.length) {
-    notes.push(
-      `1-minute load average before-after each phase (${navigator.hardwareConcurrency} CPUs): ${
-        loads.join(", ")
-      }`,
-    );
-  }
   let ok = true;
   if (opts.checkPeer) {
+    const py = await locatePeer(opts, notes);
     if (py) ok = await runChecks(opts, backends, py, figures);
     else {
       ok = false;
       notes.push("identical-maths check could not run: it needs the peer script and a Python with torch");
     }
-  }
+  } else figures.push(...await measure(opts, backends, notes));
   if (opts.json) {
     for (const f of figures) console.log(jsonLine(f));
     for (const n of notes) log(`note: ${n}`);

@@ -23,17 +23,16 @@
  * the schema default, so keys given on the command line win (`lib/classify/profile.ts` states the rule).
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  classRunDir,
-  classRunStatus,
-  type FoundClassModel,
-  loadClassModel,
-  modelsDir,
-} from "../lib/classify/per_class.ts";
+import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
 import { configArgs, runChildJobs } from "../lib/classify/jobs.ts";
 import { applyProfile, describeChanges } from "../lib/classify/profile.ts";
-import { evaluateClassStage, trainClassStage } from "../lib/classify/stages.ts";
+import {
+  classExperiment,
+  evaluateClassStage,
+  loadDynamicClassModel,
+  trainClassStage,
+} from "../lib/classify/stages.ts";
 import { loadTimitClasses } from "../lib/classify/timit_data.ts";
 import { bool, choice, ConfigError, type ConfigValue, float, int, str } from "../lib/config.ts";
 import { VAL_SETS } from "../lib/data/timit/speakers.ts";
@@ -41,7 +40,6 @@ import type { SequenceBatch, SequenceDataset } from "../lib/data/sequences.ts";
 import { buildDynamicModel } from "../lib/dynamic/build.ts";
 import { dynamicModelConfig, dynamicTrainingDefaults } from "../lib/dynamic/config.ts";
 import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
-import { EchoStateNetwork } from "../lib/esn.ts";
 import { Rng } from "../lib/rng.ts";
 import { experimentConfig } from "../lib/runner/common_config.ts";
 import { join } from "../lib/runner/run_dir.ts";
@@ -102,41 +100,31 @@ function buildClassModel(cfg: TimitConfig, frameDim: number, cls: string): Dynam
   });
 }
 
+/** Adam, as the original. */
+const adam = (cfg: TimitConfig) => tf.train.adam(cfg.lr);
+
 /** The experiment of one class: its segments, its model (to which `attach` gives shared states), Adam. */
 function classSpec(
   cls: string,
   data: SequenceDataset,
   attach: (model: DynamicModel) => void,
 ): ExperimentSpec<typeof config, SequenceBatch> {
-  return {
-    name: NAME,
-    description: `${NAME}: the model of class ${cls}`,
-    config,
-    data: () => Promise.resolve(data),
-    model(cfg) {
-      const model = buildClassModel(cfg, data.frameDim, cls);
-      attach(model);
-      return model;
-    },
-    optimizer: (cfg) => tf.train.adam(cfg.lr),
-  };
+  return classExperiment(
+    { name: NAME, description: `${NAME}: the model of class ${cls}`, config, optimizer: adam },
+    data,
+    attach,
+    (cfg) => buildClassModel(cfg, data.frameDim, cls),
+  );
 }
 
 /** The best checkpoint of a class, in a model built with the config it was trained with. */
-async function loadModel(m: FoundClassModel, frameDim: number): Promise<DynamicModel> {
-  const spec = { name: NAME, optimizer: (c: TimitConfig) => tf.train.adam(c.lr) };
-  const { model } = await loadClassModel<typeof config, SequenceBatch>(m.checkpoint, spec, (c) => {
-    if (c.frame_dim !== frameDim) {
-      throw new ConfigError(
-        `${m.checkpoint} was trained with frame_dim ${c.frame_dim}; the data has ${frameDim}`,
-      );
-    }
-    return buildClassModel(c, frameDim, m.cls);
-  });
-  const dyn = model as DynamicModel;
-  // The ESN keeps host copies of its weights; re-read them after the restore (needed on WebGPU).
-  if (dyn.encoder instanceof EchoStateNetwork) await dyn.encoder.syncHost();
-  return dyn;
+function loadModel(m: FoundClassModel, frameDim: number): Promise<DynamicModel> {
+  return loadDynamicClassModel<typeof config>(
+    m,
+    { name: NAME, optimizer: adam },
+    frameDim,
+    (c) => buildClassModel(c, frameDim, m.cls),
+  );
 }
 
 const secs = (t0: number) => (performance.now() - t0) / 1000;

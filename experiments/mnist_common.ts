@@ -23,6 +23,7 @@ import type { Rng } from "../lib/rng.ts";
 import { join } from "../lib/runner/run_dir.ts";
 import type { DensityModel, RunContext } from "../lib/runner/types.ts";
 
+/** The `profile` choices (see the module comment). */
 export const PROFILES = ["paper", "quick"] as const;
 
 /** Keys every MNIST experiment has. */
@@ -173,6 +174,7 @@ export async function writeMnistPictures(
   return files;
 }
 
+/** The `activation` choices, named as the reference. */
 export const ACTIVATIONS = ["SLR", "LLR", "Spline"] as const;
 
 /** The reference's activations between linear layers: SLR(0.3), LLR, or a per-value spline (10, 5 bins). */

@@ -19,6 +19,7 @@ import {
   totalFramesPerSecond,
 } from "../bench/data.ts";
 import { buildBenchModel } from "../bench/measure.ts";
+import { parseLoadAverage } from "../bench/machine.ts";
 import { peakMemoryOf } from "../bench/memory.ts";
 import { exportForPeer, maxRelativeError, torchName } from "../bench/peer_check.ts";
 import { findPython, parsePeerLines, peerArgs, peerFigures } from "../bench/peer.ts";
@@ -36,6 +37,8 @@ import { scalingPlot, scalingSeries } from "../bench/scaling_plot.ts";
 await selectBackend("wasm");
 
 const ROOT = new URL("../", import.meta.url);
+/** The permissions of `deno task bench` (deno.json), so a missing one fails here too. */
+const TASK_PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
 
 Deno.test("parseBenchArgs() gives the documented defaults and reads every flag form", async (t) => {
   await t.step("defaults", () => {
@@ -292,6 +295,12 @@ Deno.test("torchName() maps every echoflow parameter to the peer's state_dict", 
   }
 });
 
+Deno.test("parseLoadAverage() reads the first field of /proc/loadavg", () => {
+  assert.equal(parseLoadAverage("0.52 0.58 0.59 1/467 12345\n"), 0.52);
+  assert.equal(parseLoadAverage(""), null);
+  assert.equal(parseLoadAverage("x y"), null);
+});
+
 Deno.test("maxRelativeError() is the worst |a - b| / |b|", () => {
   assert.ok(Math.abs(maxRelativeError([1, -2.002, 3], [1, -2, 3.003]) - 0.001) < 1e-12);
   assert.throws(() => maxRelativeError([1], [1, 2]), /1 values against 2/);
@@ -355,7 +364,7 @@ Deno.test("bench.ts --quick --json prints every figure of each variant and exits
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-all",
+      ...TASK_PERMS,
       "--config",
       new URL("deno.json", ROOT).pathname,
       new URL("bench/bench.ts", ROOT).pathname,
@@ -403,7 +412,7 @@ Deno.test("bench.ts rejects an unknown flag with exit code 2 and the usage", asy
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-all",
+      ...TASK_PERMS,
       "--config",
       new URL("deno.json", ROOT).pathname,
       new URL("bench/bench.ts", ROOT).pathname,

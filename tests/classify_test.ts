@@ -9,12 +9,12 @@ import {
   shardClasses,
 } from "../lib/classify/classes.ts";
 import { configArgs } from "../lib/classify/jobs.ts";
+import type { LikelihoodTable } from "../lib/classify/ml.ts";
 import {
   chanceLevels,
   classifyMl,
   confusionMatrix,
   confusionScores,
-  type LikelihoodTable,
   logPriors,
   perClassNllPerFrame,
 } from "../lib/classify/ml.ts";
@@ -29,7 +29,9 @@ import { applyProfile } from "../lib/classify/profile.ts";
 import { comparisonTable, confusionCsv, confusionPicture, variantReport } from "../lib/classify/report.ts";
 import { realVsGeneratedPicture } from "../lib/classify/samples.ts";
 import { buildLikelihoodTable, exampleLogLik } from "../lib/classify/score.ts";
+import { SegmentClasses } from "../lib/classify/segment_classes.ts";
 import { EsnStatePool, sameReservoir } from "../lib/classify/shared_states.ts";
+import { classExperiment, loadDynamicClassModel } from "../lib/classify/stages.ts";
 import { ConfigError, resolveConfig } from "../lib/config.ts";
 import { type SequenceBatch, SequenceDataset } from "../lib/data/sequences.ts";
 import { buildDynamicModel } from "../lib/dynamic/build.ts";
@@ -282,7 +284,13 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
   try {
     assert.deepEqual((await trainPerClass(opts)).map((r) => r.action), ["trained", "trained"]);
     assert.equal(classRunStatus(classRunDir(dir, "v", "c0")), "done");
-    assert.deepEqual((await trainPerClass(opts)).map((r) => r.action), ["skipped", "skipped"]);
+    const text: string[] = [];
+    const human = new Logger({ err: (s) => text.push(s), tty: false });
+    assert.deepEqual((await trainPerClass({ ...opts, log: human })).map((r) => r.action), [
+      "skipped",
+      "skipped",
+    ]);
+    assert.match(text.join(""), /c0; skipped \(--retrain trains it again\)/);
     await Deno.remove(join(classRunDir(dir, "v", "c1"), "summary.json"));
     assert.equal(classRunStatus(classRunDir(dir, "v", "c1")), "partial");
     assert.deepEqual((await trainPerClass(opts)).map((r) => r.action), ["skipped", "resumed"]);
@@ -318,6 +326,17 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
     });
     const acc = confusionScores(confusionMatrix(labels, classifyMl(table), 2), 2).accuracy;
     assert.ok(acc > 0.9, `accuracy ${acc}`);
+
+    // loadDynamicClassModel() restores the same model, and refuses data of another frame size.
+    const c1 = found.get("v")![1];
+    const restored = await loadDynamicClassModel(c1, specFor("c1"), 3, (c) => build(c, "c1"));
+    const again = await exampleLogLik(restored, all, "test", 5);
+    assert.deepEqual(Array.from(again), Array.from(table.logLik.filter((_, j) => j % 2 === 1)));
+    restored.dispose();
+    await assert.rejects(
+      () => loadDynamicClassModel(c1, specFor("c1"), 4, (c) => build(c, "c1")),
+      (e: Error) => e instanceof ConfigError && /trained with frame_dim 3; the data has 4/.test(e.message),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -346,4 +365,63 @@ Deno.test("applyProfile() keeps explicitly given keys even at their default; con
   assert.equal(applyProfile(SCHEMA, given, { esn_dim: 500 }).cfg.esn_dim, 500);
   assert.deepEqual(configArgs(SCHEMA, given, {}, explicit), ["--esn_dim", "1000"]);
   assert.deepEqual(configArgs(SCHEMA, given), []);
+});
+
+Deno.test("SegmentClasses.fromSequences() keeps each class's sequences, in the given order", async (t) => {
+  const r = new Rng(2);
+  const mk = (lengths: number[]) => lengths.map((l) => r.normals(2 * l));
+  const byClass = [
+    { train: mk([2, 3]), val: mk([1]), test: mk([4]) },
+    { train: mk([5]), val: mk([2, 2]), test: mk([1, 3]) },
+  ];
+  const seg = SegmentClasses.fromSequences(byClass, ["a", "b"], 2);
+  const same = (x: readonly Float32Array[], y: readonly Float32Array[]) =>
+    assert.deepEqual(x.map((s) => Array.from(s)), y.map((s) => Array.from(s)));
+  await t.step("counts of segments and frames per class and split", () => {
+    assert.deepEqual(seg.counts("train"), [
+      { name: "a", segments: 2, frames: 5 },
+      { name: "b", segments: 1, frames: 5 },
+    ]);
+    assert.deepEqual(seg.counts("test").map((c) => c.segments), [1, 2]);
+  });
+  await t.step("a class's data set holds exactly its sequences; ids point into the split", () => {
+    const { data, ids } = seg.classData("b");
+    for (const s of ["train", "val", "test"] as const) same(data.splits[s], byClass[1][s]);
+    assert.deepEqual(ids.val, [1, 2]);
+    same(ids.val.map((i) => seg.seqs.val[i]), byClass[1].val);
+  });
+  await t.step("the evaluation set labels each test sequence by its class's position", () => {
+    const es = seg.evalSet(["b", "a"]);
+    assert.deepEqual(Array.from(es.labels), [1, 0, 0]);
+    assert.deepEqual(Array.from(es.frames), [4, 1, 3]);
+    same(es.data.splits.test, [...byClass[0].test, ...byClass[1].test]);
+  });
+  await t.step("names must match the classes; sequences must be whole frames", () => {
+    assert.throws(() => SegmentClasses.fromSequences(byClass, ["a"], 2), /2 classes of sequences, 1 names/);
+    const bad = [{ train: [new Float32Array(3)], val: [], test: [] }];
+    assert.throws(() => SegmentClasses.fromSequences(bad, ["a"], 2), /train sequence 0 has 3 values/);
+  });
+});
+
+Deno.test("classExperiment() gives the class's data and hands the model it builds to attach()", async () => {
+  const data = classData(0);
+  const cfg = resolveConfig(SCHEMA, { esn_dim: 12, hidden_layer_dim: 6, n_flow_layers: 1 });
+  const attached: DynamicModel[] = [];
+  const spec = classExperiment<typeof SCHEMA>(
+    {
+      name: "classify_test",
+      description: "one class",
+      config: SCHEMA,
+      optimizer: (c) => tf.train.adam(c.lr),
+    },
+    data,
+    (m) => attached.push(m),
+    (c, ctx) => buildDynamicModel(c, 3, { rng: ctx.rng, esnSeed: c.seed }),
+  );
+  const ctx = { runDir: "", sampleDir: "", rng: new Rng(0), log: new Logger({ quiet: true }) };
+  assert.equal(await spec.data(cfg, ctx), data);
+  const model = await spec.model(cfg, data, ctx);
+  assert.deepEqual(attached, [model]);
+  assert.equal(spec.name, "classify_test");
+  (model as DynamicModel).dispose();
 });

@@ -59,6 +59,8 @@ export interface PerClassOptions<S extends ConfigSchema, B extends Batch> {
   readonly backend?: BackendInfo | null;
   /** Called after each class (trained or skipped), e.g. to free that class's cached states. */
   readonly afterClass?: (cls: string) => void;
+  /** How to train a skipped class again, for the log (default: `--retrain trains it again`). */
+  readonly retrainHint?: string;
 }
 
 /** Trains (or skips, or resumes) every class in order; see the module doc. */
@@ -75,7 +77,9 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
     }
     const tag = `[${o.variant} ${k + 1}/${o.classes.length}: ${cls}]`;
     if (status === "done") {
-      o.log.info(`${tag} already trained in ${dir}; skipped (--retrain trains it again)`);
+      o.log.info(
+        `${tag} already trained in ${dir}; skipped (${o.retrainHint ?? "--retrain trains it again"})`,
+      );
       const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
       out.push({ cls, action: "skipped", dir, summary });
     } else {

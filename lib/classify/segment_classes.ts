@@ -1,9 +1,11 @@
 /**
  * Per-class views of labelled segment sets (train/val/test): class counts, the data set of one class (for
  * training its model) and the data set of all test segments of a class subset (for classifying them), each
- * with the segment indices into its split that an {@link EsnStatePool} needs.
+ * with the segment indices into its split that an {@link EsnStatePool} needs. The segment sets come from a
+ * corpus (TIMIT phone segments) or from sequences already grouped by class ({@link SegmentClasses.fromSequences},
+ * e.g. synthetic data).
  */
-import { SequenceDataset, type SplitName } from "../data/sequences.ts";
+import { type Sequence, SequenceDataset, type SequenceSplits, type SplitName } from "../data/sequences.ts";
 import { type SegmentSet, sequences } from "../data/timit/segment_set.ts";
 import type { ClassCount } from "./classes.ts";
 import type { SplitIds } from "./shared_states.ts";
@@ -19,6 +21,42 @@ export interface EvalSet {
   /** Each segment's class, an index into the subset. */
   readonly labels: Int32Array;
   readonly frames: Int32Array;
+}
+
+/**
+ * Sequences of `frameDim`-frames and their class ids as one {@link SegmentSet}: frames back to back, each
+ * sequence its own utterance `<split>/<i>` (there are no speakers to keep apart).
+ */
+function segmentSetOf(
+  split: SplitName,
+  seqs: readonly Sequence[],
+  labels: readonly number[],
+  frameDim: number,
+): SegmentSet {
+  const lengths = Int32Array.from(seqs, (s, i) => {
+    const len = s.length / frameDim;
+    if (!(Number.isInteger(len) && len >= 1)) {
+      throw new Error(
+        `SegmentClasses.fromSequences: ${split} sequence ${i} has ${s.length} values; need k * ${frameDim}, k >= 1`,
+      );
+    }
+    return len;
+  });
+  const offsets = new Int32Array(seqs.length),
+    frames = new Float32Array(lengths.reduce((a, b) => a + b, 0) * frameDim);
+  for (let i = 0, o = 0; i < seqs.length; o += lengths[i], i++) {
+    offsets[i] = o;
+    frames.set(seqs[i], o * frameDim);
+  }
+  return {
+    frameDim,
+    frames,
+    offsets,
+    lengths,
+    labels: Int32Array.from(labels),
+    utterance: Int32Array.from(seqs, (_, i) => i),
+    utteranceIds: seqs.map((_, i) => `${split}/${i}`),
+  };
 }
 
 export class SegmentClasses {
@@ -37,6 +75,30 @@ export class SegmentClasses {
       }
     }
     this.seqs = { train: sequences(sets.train), val: sequences(sets.val), test: sequences(sets.test) };
+  }
+
+  /**
+   * The classes `names` from their sequences: `byClass[k]` holds the train/val/test sequences of class
+   * `names[k]`; each split lists class 0's sequences first, then class 1's, and so on, in the given order.
+   */
+  static fromSequences(
+    byClass: readonly SequenceSplits[],
+    names: readonly string[],
+    frameDim: number,
+  ): SegmentClasses {
+    if (byClass.length !== names.length) {
+      throw new Error(
+        `SegmentClasses.fromSequences: ${byClass.length} classes of sequences, ${names.length} names`,
+      );
+    }
+    const set = (split: SplitName) =>
+      segmentSetOf(
+        split,
+        byClass.flatMap((c) => c[split]),
+        byClass.flatMap((c, k) => c[split].map(() => k)),
+        frameDim,
+      );
+    return new SegmentClasses({ train: set("train"), val: set("val"), test: set("test") }, names);
   }
 
   get frameDim(): number {

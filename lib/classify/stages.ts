@@ -4,18 +4,27 @@
  * - {@link trainClassStage}: one runner run per class (see `per_class.ts`), with the ESN states of the
  *   class's segments computed once and shared through an {@link EsnStatePool} (freed after each class);
  * - {@link evaluateClassStage}: every variant found in the run directory classifies the test segments of
- *   the chosen classes (see `evaluate_classes.ts`); writes the reports (see `write_report.ts`) and prints
- *   the comparison table.
+ *   the chosen classes (see `evaluate_classes.ts`); writes the reports (see `write_report.ts`), with any
+ *   reports computed elsewhere (`extra`) after them, and prints the comparison table.
+ *
+ * With the two pieces an experiment gives them: {@link classExperiment} (the experiment of one class) and
+ * {@link loadDynamicClassModel} (a finished class model, for the evaluation).
  */
-import type { Config, ConfigSchema } from "../config.ts";
+import { type Config, ConfigError, type ConfigSchema } from "../config.ts";
 import { type SequenceBatch, SequenceDataset } from "../data/sequences.ts";
 import type { DynamicModel } from "../dynamic/dynamic_flow.ts";
 import { EchoStateNetwork } from "../esn.ts";
 import type { Logger } from "../runner/logger.ts";
 import { join } from "../runner/run_dir.ts";
-import type { ExperimentSpec } from "../runner/types.ts";
+import type { ExperimentSpec, RunContext } from "../runner/types.ts";
 import { evaluateVariant } from "./evaluate_classes.ts";
-import { findClassModels, type FoundClassModel, modelsDir, trainPerClass } from "./per_class.ts";
+import {
+  findClassModels,
+  type FoundClassModel,
+  loadClassModel,
+  modelsDir,
+  trainPerClass,
+} from "./per_class.ts";
 import { comparisonTable, type VariantReport } from "./report.ts";
 import type { SegmentClasses } from "./segment_classes.ts";
 import { EsnStatePool } from "./shared_states.ts";
@@ -35,12 +44,35 @@ export interface TrainStageOptions<S extends ConfigSchema> extends StageBase {
   readonly variant: string;
   readonly classes: readonly string[];
   readonly retrain: boolean;
+  /** See {@link PerClassOptions.retrainHint}. */
+  readonly retrainHint?: string;
   /** The experiment of one class: `data` its segments; `attach` to be called with the model it builds. */
   readonly specFor: (
     cls: string,
     data: SequenceDataset,
     attach: (model: DynamicModel) => void,
   ) => ExperimentSpec<S, SequenceBatch>;
+}
+
+/**
+ * The experiment of one class for {@link TrainStageOptions.specFor}: `base` (name, config, optimizer and any
+ * hooks) on the class's `data`, with the model `build` makes, handed to `attach` for the shared ESN states.
+ */
+export function classExperiment<S extends ConfigSchema>(
+  base: Omit<ExperimentSpec<S, SequenceBatch>, "data" | "model">,
+  data: SequenceDataset,
+  attach: (model: DynamicModel) => void,
+  build: (cfg: Config<S>, ctx: RunContext) => DynamicModel,
+): ExperimentSpec<S, SequenceBatch> {
+  return {
+    ...base,
+    data: () => Promise.resolve(data),
+    model(cfg, _data, ctx) {
+      const model = build(cfg, ctx);
+      attach(model);
+      return model;
+    },
+  };
 }
 
 /** Trains the classes; returns how many were trained, resumed and skipped. */
@@ -54,6 +86,7 @@ export async function trainClassStage<S extends ConfigSchema>(
     classes: o.classes,
     cfg: o.cfg,
     retrain: o.retrain,
+    retrainHint: o.retrainHint,
     log: o.log,
     specFor: (cls) => {
       const { data, ids } = o.seg.classData(cls);
@@ -105,9 +138,37 @@ export interface EvalStageOptions extends StageBase {
   readonly meta: Readonly<Record<string, unknown>>;
   /** Lines at the top of report.md. */
   readonly notes: readonly string[];
+  /**
+   * Reports computed elsewhere on the same test segments (e.g. a reference classifier with the true
+   * class densities), written and compared after the variants found in the run directory.
+   */
+  readonly extra?: readonly VariantFiles[];
 }
 
-/** Evaluates every variant in the run directory and writes the reports; returns them and the paths. */
+/**
+ * A finished class model for {@link EvalStageOptions.load}: its best checkpoint restored (see
+ * {@link loadClassModel}) into the model `build` makes from the checkpoint's own config, refused when its
+ * frames are not `frameDim` wide; then the ESN's host copies of its weights are re-read (a backend without
+ * synchronous reads, WebGPU, cannot do that later).
+ */
+export async function loadDynamicClassModel<S extends ConfigSchema>(
+  m: FoundClassModel,
+  spec: Pick<ExperimentSpec<S, SequenceBatch>, "name" | "optimizer">,
+  frameDim: number,
+  build: (cfg: Config<S>) => DynamicModel,
+): Promise<DynamicModel> {
+  const model = (await loadClassModel(m.checkpoint, spec, build)).model as DynamicModel;
+  if (model.frameDim !== frameDim) {
+    model.dispose();
+    throw new ConfigError(
+      `${m.checkpoint} was trained with frame_dim ${model.frameDim}; the data has ${frameDim}`,
+    );
+  }
+  if (model.encoder instanceof EchoStateNetwork) await model.encoder.syncHost();
+  return model;
+}
+
+/** Evaluates every variant in the run directory and writes the reports; returns them (then `extra`) and the paths. */
 export async function evaluateClassStage(
   o: EvalStageOptions,
 ): Promise<{ reports: VariantReport[]; reportJson: string; reportMd: string }> {
@@ -160,8 +221,9 @@ export async function evaluateClassStage(
   if (done.length === 0) {
     throw new Error(`No model variant under ${modelsDir(o.runDir)} has models for 2 chosen classes`);
   }
-  const written = await writeClassifierReport(o.runDir, o.title, o.meta, o.notes, done);
-  o.log.info(`\n${comparisonTable(done.map((d) => d.report))}`);
+  const all = [...done, ...(o.extra ?? [])];
+  const written = await writeClassifierReport(o.runDir, o.title, o.meta, o.notes, all);
+  o.log.info(`\n${comparisonTable(all.map((d) => d.report))}`);
   o.log.info(`report: ${written.markdown}, ${written.json}`);
-  return { reports: done.map((d) => d.report), reportJson: written.json, reportMd: written.markdown };
+  return { reports: all.map((d) => d.report), reportJson: written.json, reportMd: written.markdown };
 }

@@ -12,6 +12,7 @@
 import { ArrayDataset, arraySplit } from "./array_dataset.ts";
 import { Rng } from "../rng.ts";
 
+/** Side of an MNIST digit and its number of pixels. */
 export const MNIST_SIDE = 28;
 export const MNIST_DIM = MNIST_SIDE * MNIST_SIDE;
 
@@ -22,6 +23,7 @@ export interface MnistSplits {
   readonly test: Float32Array;
 }
 
+/** Where the digits come from and how they are split. */
 export interface MnistOptions {
   /** Directory with the IDX files; null or "" for the bundled 10,000 digits. */
   readonly dir?: string | null;

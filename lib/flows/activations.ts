@@ -14,6 +14,7 @@ import type { NamedTensors } from "../nn/module.ts";
 import type { Bijector, Transformed } from "./bijector.ts";
 import { constantOf, sumPerExample } from "./per_example.ts";
 
+/** Options of {@link SmoothLeakyRelu}. */
 export interface SmoothLeakyReluOptions {
   /** Slope a of the linear part, in (0, 1] (default 0.3, the reference's). */
   readonly alpha?: number;

@@ -13,6 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { NamedTensors } from "../nn/module.ts";
 import type { Bijector, Transformed } from "./bijector.ts";
 
+/** Per-channel affine normalisation with data-dependent initialisation (see the module comment). */
 export class ActNorm implements Bijector {
   readonly translation: tf.Variable;
   readonly logScale: tf.Variable;

@@ -4,14 +4,13 @@
  *
  * - {@link denseIndex}: where each kernel tap lands in the `D x D` matrix M of the convolution
  *   (`z_flat = M x_flat`, D = H W C), so M = gather([kernel..., 0], index) is differentiable in the kernel;
- * - {@link im2col}: the `[N H W, k k C]` patch matrix, so that `conv(x, K) = im2col(x) K_mat` and the
- *   kernel gradient is `im2col(x)^T dZ` (tfjs does not export its conv2DBackpropFilter);
+ * - {@link kernelGrad}: the kernel gradient of a convolution (the wasm backend has no
+ *   Conv2DBackpropFilter kernel, and tfjs does not export the op);
  * - {@link flipKernel}: the kernel of the transposed map M^T (spatial flip, in/out channels swapped);
  * - {@link tapCounts}: how many (output, input) pairs of M each tap fills, i.e. d tr(M^T A)/dK for A
  *   of ones; the self-normalized conv gradient weighs the flipped R by it.
  */
 import * as tf from "@tensorflow/tfjs";
-import { matMul } from "../linalg.ts";
 
 /** Image shape `[H, W, C]` and odd kernel size k. */
 export interface ConvGeometry {
@@ -83,26 +82,20 @@ export function denseMatrix(kernel: tf.Tensor, index: Int32Array, d: number): tf
   return op(kernel) as tf.Tensor2D;
 }
 
-/** `[N H W, k k C]` patches of the zero-padded image, in the order of a `[k, k, C, *]` kernel. */
-export function im2col(x: tf.Tensor4D, k: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [n, h, w, c] = x.shape;
-    const p = (k - 1) / 2;
-    const padded = p > 0 ? tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) : x;
-    const cols: tf.Tensor[] = [];
-    for (let ky = 0; ky < k; ky++) {
-      for (let kx = 0; kx < k; kx++) cols.push(tf.slice(padded, [0, ky, kx, 0], [n, h, w, c]));
-    }
-    return (cols.length === 1 ? cols[0] : tf.concat(cols, 3)).reshape([n * h * w, k * k * c]) as tf.Tensor2D;
-  });
-}
-
-/** `dK` of `sum(dZ * conv(x, K))`: `im2col(x)^T dZ`, shaped `[k, k, inC, outC]`. */
+/**
+ * `dK` of `sum(dZ * conv(x, K))` for a "same" k x k convolution, `[k, k, inC, outC]`:
+ * `dK[i, j, c, d] = sum_{n, y, x} xpad[n, y + i, x + j, c] dZ[n, y, x, d]`, computed as one "valid"
+ * convolution of the padded input with batch and channels swapped (`[inC, H + k - 1, W + k - 1, N]`) by
+ * the output gradient as a filter (`[H, W, N, outC]`), as TensorFlow's own backprop-filter does (measured
+ * on wasm, batch 100 at 28 x 28 x 1: 3 ms, against 76 ms for an im2col product).
+ */
 export function kernelGrad(x: tf.Tensor4D, dz: tf.Tensor4D, k: number): tf.Tensor4D {
   return tf.tidy(() => {
-    const outC = dz.shape[3];
-    const g = matMul(tf.transpose(im2col(x, k)), dz.reshape([-1, outC]) as tf.Tensor2D);
-    return g.reshape([k, k, x.shape[3], outC]) as tf.Tensor4D;
+    const p = (k - 1) / 2;
+    const padded = p > 0 ? tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) : x;
+    const xT = tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D;
+    const dzT = tf.transpose(dz, [1, 2, 0, 3]) as tf.Tensor4D;
+    return tf.transpose(tf.conv2d(xT, dzT, 1, "valid"), [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
 
@@ -127,7 +120,7 @@ export function tapCounts(g: ConvGeometry): Float32Array {
 
 /**
  * `conv(x, K)` with zero "same" padding, stride 1, odd k, with its own gradients: `dx = conv(dZ, flip(K))`
- * and `dK = im2col(x)^T dZ`. Why: the wasm backend of tfjs 4.22 has no Conv2DBackpropFilter kernel, so
+ * and `dK` by {@link kernelGrad}. Why: the wasm backend of tfjs 4.22 has no Conv2DBackpropFilter kernel, so
  * `tf.conv2d` cannot be trained there.
  */
 export function sameConv(x: tf.Tensor4D, kernel: tf.Tensor): tf.Tensor4D {

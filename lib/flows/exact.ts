@@ -27,6 +27,7 @@ import {
 } from "./conv_utils.ts";
 import { flatten2d, perExample } from "./per_example.ts";
 
+/** Initialisation of the square dense layers. */
 export interface SquareInitOptions {
   /** Standard deviation of Gaussian noise added to the identity (default 0: W = I exactly). */
   readonly noise?: number;
@@ -99,6 +100,7 @@ export class ExactFC implements Bijector {
   }
 }
 
+/** Initialisation of the k x k convolutional layers. */
 export interface ConvInitOptions {
   /** Std of the Gaussian noise on the identity kernel (default: Xavier-normal with gain 0.01, as the reference). */
   readonly noise?: number;

@@ -19,6 +19,7 @@ import { flipKernel, sameConv } from "./conv_utils.ts";
 import { ExactConv } from "./exact.ts";
 import { constantOf, perExample } from "./per_example.ts";
 
+/** Options of {@link ConvExp}. */
 export interface ConvExpOptions {
   /** Series terms T (default 10: error below (0.9)^11 / 11! relative). */
   readonly terms?: number;
@@ -30,6 +31,7 @@ export interface ConvExpOptions {
   readonly initStd?: number;
 }
 
+/** The convolution exponential layer on `[B, H, W, C]` (see the module comment). */
 export class ConvExp implements Bijector {
   readonly kernel: tf.Variable;
   readonly preBias: tf.Variable;

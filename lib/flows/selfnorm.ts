@@ -37,6 +37,7 @@ export interface SelfNormalizing extends Bijector {
   approxInverse: boolean;
 }
 
+/** Options of the self-normalizing layers (the reference's config keys in camelCase). */
 export interface SelfNormOptions extends SquareInitOptions {
   /** Train with the self-normalized gradient (default true); false: exact log-det gradient. */
   readonly modifiedGrad?: boolean;

@@ -19,6 +19,7 @@ import type { NamedTensors } from "../nn/module.ts";
 import type { Bijector, Transformed } from "./bijector.ts";
 import { constantOf, sumPerExample } from "./per_example.ts";
 
+/** Options of {@link SplineActivation}. */
 export interface SplineOptions {
   /** Number of bins K (default 5). */
   readonly bins?: number;
