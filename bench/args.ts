@@ -24,6 +24,8 @@ export interface BenchOptions {
   readonly warmup: number;
   /** At most this many timed steps (after one warm-up step) on the cpu backend, ~70x slower than wasm. */
   readonly cpuSteps: number;
+  /** Times the whole measurement (every backend, then the peer) is repeated; figures are medians. */
+  readonly rounds: number;
   /** Sequences per batch B. */
   readonly batch: number;
   /** Reservoir size N. */
@@ -63,6 +65,7 @@ const DEFAULTS: BenchOptions = {
   steps: 10,
   warmup: 3,
   cpuSteps: 3,
+  rounds: 1,
   batch: 128,
   esnDim: 1000,
   sampleReps: 3,
@@ -100,6 +103,7 @@ export const BENCH_USAGE =
   --variants LIST    cached,recompute (default both): ESN states computed once, or per batch
   --steps N          timed training steps (default 10), after --warmup N untimed ones (default 3)
   --cpu_steps N      at most N timed steps after 1 warm-up step on the slow cpu backend (default 3)
+  --rounds N         repeat everything (echoflow, then the peer) N times; report medians (default 1)
   --batch B          sequences per batch (default 128)
   --esn_dim N        reservoir size (default 1000)
   --sample_reps N    timed sampling runs of one batch of sequences (default 3)
@@ -153,6 +157,7 @@ const VALUED = new Set([
   "steps",
   "warmup",
   "cpu-steps",
+  "rounds",
   "batch",
   "esn-dim",
   "sample-reps",
@@ -203,6 +208,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     steps: num("steps", base.steps),
     warmup: num("warmup", base.warmup, 0),
     cpuSteps: num("cpu-steps", base.cpuSteps),
+    rounds: num("rounds", base.rounds),
     batch: num("batch", base.batch),
     esnDim: num("esn-dim", base.esnDim),
     sampleReps: num("sample-reps", base.sampleReps, 0),

@@ -20,7 +20,7 @@ import { formatLoad, loadAverage } from "./machine.ts";
 import { buildBenchModel, FRAME_DIM } from "./measure.ts";
 import { CHECK_TOLERANCE, checkAgainstPeer } from "./peer_check.ts";
 import { findPython, peerFigures, type PythonInfo, runPeer } from "./peer.ts";
-import { type Figure, jsonLine, mainTable, ratioFigures, scalingTable } from "./report.ts";
+import { type Figure, jsonLine, mainTable, medianOverRounds, ratioFigures, scalingTable } from "./report.ts";
 import { type BackendSpec, benchBackend, benchScalingPoint } from "./run_backend.ts";
 import { scalingPlot } from "./scaling_plot.ts";
 
@@ -94,7 +94,8 @@ async function runChecks(
 function header(opts: BenchOptions): string {
   return `echoflow bench: esn_flow_timit model (frame_dim ${FRAME_DIM}, esn_dim ${opts.esnDim}, conn 10, 4 flow ` +
     `layers, hidden 30 x 2, Toeplitz, Adam 1e-4), batch ${opts.batch} TIMIT-like sequences, ${opts.warmup} ` +
-    `warm-up + ${opts.steps} timed steps, seed ${opts.seed}\n` +
+    `warm-up + ${opts.steps} timed steps, seed ${opts.seed}` +
+    `${opts.rounds > 1 ? `, median of ${opts.rounds} rounds` : ""}\n` +
     `Deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, ${navigator.hardwareConcurrency} CPUs, load average ${
       formatLoad(loadAverage())
     }`;
@@ -107,7 +108,9 @@ function printTables(opts: BenchOptions, figures: readonly Figure[], notes: read
   const ratios = figures.filter((f) => f.bench === "ratio");
   if (ratios.length) {
     parts.push(
-      "Training throughput ratio, echoflow / best PyTorch variant (total frames / total time, same run):\n" +
+      `Training throughput ratio, echoflow / best PyTorch variant (total frames / total time, same run${
+        opts.rounds > 1 ? `; median of ${opts.rounds} rounds` : ""
+      }):\n` +
         ratios.map((r) => `  ${r.backend} ${r.variant}: ${r.value.toFixed(2)}  (${r.note})`).join("\n") +
         "\nEvaluation: the PyTorch peer does not time evaluation, so there is no evaluation ratio.",
     );
@@ -133,6 +136,7 @@ async function measure(
   opts: BenchOptions,
   backends: readonly BenchBackend[],
   notes: string[],
+  round: string,
 ): Promise<Figure[]> {
   const figures: Figure[] = [];
   const loads: string[] = [];
@@ -159,11 +163,18 @@ async function measure(
       notes.push(`${backend}: ${spec.warmup} warm-up + ${spec.steps} timed steps (--cpu_steps)`);
     }
     if (!opts.scalingOnly) figures.push(...await phase(`echoflow ${backend}`, () => benchBackend(spec, log)));
-    for (const esnDim of opts.esnDims) {
-      figures.push(...await benchScalingPoint({ ...spec, esnDim }, "esn_dim", log));
-    }
-    for (const batch of opts.batches) {
-      figures.push(...await benchScalingPoint({ ...spec, batch }, "batch", log));
+    const scaling = async () => {
+      const out: Figure[] = [];
+      for (const esnDim of opts.esnDims) {
+        out.push(...await benchScalingPoint({ ...spec, esnDim }, "esn_dim", log));
+      }
+      for (const batch of opts.batches) {
+        out.push(...await benchScalingPoint({ ...spec, batch }, "batch", log));
+      }
+      return out;
+    };
+    if (opts.esnDims.length + opts.batches.length) {
+      figures.push(...await phase(`echoflow ${backend} scaling`, scaling));
     }
   }
   const py = opts.usePeer ? await locatePeer(opts, notes) : null;
@@ -182,14 +193,20 @@ async function measure(
           `[pytorch] ${py.python} (torch ${py.torch}, ${threads} threads): esn_dim ${s.esnDim}, batch ${s.batch}`,
         );
         const run = () => runPeer(py.python, opts.peer, { ...s, steps: opts.steps, threads });
-        figures.push(...peerFigures(await phase(`pytorch ${threads} threads`, run), s.scan));
+        try {
+          figures.push(...peerFigures(await phase(`pytorch ${threads} threads`, run), s.scan));
+        } catch (e) {
+          notes.push(
+            `PyTorch peer run failed (${threads} threads, esn_dim ${s.esnDim}, batch ${s.batch}): ${e}`,
+          );
+        }
       }
     }
   }
   figures.push(...ratioFigures(figures));
   if (loads.length) {
     const cpus = navigator.hardwareConcurrency;
-    notes.push(`1-minute load average before-after each phase (${cpus} CPUs): ${loads.join(", ")}`);
+    notes.push(`${round}1-minute load average before-after each phase (${cpus} CPUs): ${loads.join(", ")}`);
   }
   return figures;
 }
@@ -219,11 +236,20 @@ export async function main(argv: readonly string[]): Promise<number> {
       ok = false;
       notes.push("identical-maths check could not run: it needs the peer script and a Python with torch");
     }
-  } else figures.push(...await measure(opts, backends, notes));
+  } else {
+    // Rounds alternate echoflow and the peer, so that both meet the shared machine's load changes.
+    const rounds: Figure[][] = [];
+    for (let r = 1; r <= opts.rounds; r++) {
+      if (opts.rounds > 1) log(`round ${r}/${opts.rounds}`);
+      rounds.push(await measure(opts, backends, notes, opts.rounds > 1 ? `round ${r}: ` : ""));
+    }
+    figures.push(...medianOverRounds(rounds));
+  }
+  const uniqueNotes = [...new Set(notes)];
   if (opts.json) {
     for (const f of figures) console.log(jsonLine(f));
-    for (const n of notes) log(`note: ${n}`);
-  } else printTables(opts, figures, notes);
+    for (const n of uniqueNotes) log(`note: ${n}`);
+  } else printTables(opts, figures, uniqueNotes);
   if (opts.plot) {
     const png = scalingPlot(figures);
     if (png) {

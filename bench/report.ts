@@ -6,6 +6,7 @@
  * timed steps by the peer's `frames_per_s`, which the peer computes the same way, so both sides of the
  * ratio use one definition.
  */
+import { median } from "./data.ts";
 
 /** Who produced a figure: echoflow, the PyTorch peer, a ratio of the two, or the maths check. */
 export type Source = "echoflow" | "pytorch" | "ratio" | "check";
@@ -24,7 +25,37 @@ export interface Figure {
   readonly batch: number;
   /** Set on scaling runs: the swept size. */
   readonly scan?: "esn_dim" | "batch";
+  /** Number of rounds the value is the median of (absent: one). */
+  readonly rounds?: number;
   readonly note?: string;
+}
+
+/** What identifies a figure across rounds. */
+function figureKey(f: Figure): string {
+  return JSON.stringify([f.bench, f.backend, f.figure, f.variant, f.esn_dim, f.batch, f.scan ?? ""]);
+}
+
+/**
+ * The figures of several rounds of the same measurement, each replaced by its median over the rounds it
+ * appears in (`rounds` and a note with the values of each round set when more than one), in order of first
+ * appearance.
+ */
+export function medianOverRounds(rounds: readonly (readonly Figure[])[]): Figure[] {
+  if (rounds.length === 1) return [...rounds[0]];
+  const groups = new Map<string, Figure[]>();
+  for (const f of rounds.flat()) {
+    const k = figureKey(f);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(f);
+  }
+  return [...groups.values()].map((fs) =>
+    fs.length === 1 ? fs[0] : {
+      ...fs[0],
+      value: median(fs.map((f) => f.value)),
+      rounds: fs.length,
+      note: `median of rounds ${fs.map((f) => Number(f.value.toPrecision(3))).join(", ")}`,
+    }
+  );
 }
 
 /** Column labels of the main table, in display order. */

@@ -5,7 +5,7 @@
  * convolution but the last, and a Squeeze between blocks (1 x 28 x 28 -> 4 x 14 x 14 -> 16 x 7 x 7).
  * `--profile quick` works on 14 x 14 digits, where at most 2 blocks fit (14 -> 7).
  */
-import { type Config, ConfigError, int } from "../lib/config.ts";
+import { choice, type Config, ConfigError, type Field, int } from "../lib/config.ts";
 import type { ArrayDataset } from "../lib/data/array_dataset.ts";
 import type { Bijector } from "../lib/flows/bijector.ts";
 import type { ConvGeometry } from "../lib/flows/conv_utils.ts";
@@ -16,8 +16,16 @@ import { Squeeze } from "../lib/flows/glow.ts";
 import type { SelfNormalizing, SelfNormOptions } from "../lib/flows/selfnorm.ts";
 import { SelfNormConv } from "../lib/flows/selfnorm_conv.ts";
 import type { Rng } from "../lib/rng.ts";
+import { experimentConfig } from "../lib/runner/common_config.ts";
 import type { RunContext } from "../lib/runner/types.ts";
-import { activation, type ACTIVATIONS, mnistModel, type PROFILES } from "./mnist_common.ts";
+import {
+  activation,
+  ACTIVATIONS,
+  mnistDefaults,
+  mnistKeys,
+  mnistModel,
+  type PROFILES,
+} from "./mnist_common.ts";
 
 /** Architecture keys of the CNN experiments. */
 export const cnnKeys = {
@@ -25,6 +33,20 @@ export const cnnKeys = {
   num_blocks: int(3, "Blocks, with a Squeeze between consecutive blocks (quick profile: at most 2)"),
   kernel_size: int(3, "Kernel size k of the k x k convolutions (odd)"),
 };
+
+/**
+ * The config of a CNN experiment: the MNIST keys, `extra` (e.g. `snfKeys`), {@link cnnKeys} and the
+ * activation (Spline); runner defaults of the reference's CNN experiments: {@link mnistDefaults} with
+ * lr 1e-3 and timing logged.
+ */
+export function cnnConfig<E extends Record<string, Field>>(extra: E) {
+  return experimentConfig({
+    ...mnistKeys,
+    ...extra,
+    ...cnnKeys,
+    activation: choice(ACTIVATIONS, "Spline", "Activation after each convolution but the last"),
+  }, { ...mnistDefaults, lr: 1e-3, log_timing: true });
+}
 
 type CnnCfg = Config<typeof cnnKeys> & {
   readonly profile: (typeof PROFILES)[number];

@@ -4,24 +4,17 @@
  * 512 (experiments/glow_mnist.ts). Defaults of the reference's `conv1x1_glow_mnist.py`: lr 1e-3,
  * batch 100, 10 warmup epochs.
  */
-import * as tf from "@tensorflow/tfjs";
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
-import { experimentConfig } from "../lib/runner/common_config.ts";
 import type { ExperimentSpec } from "../lib/runner/types.ts";
-import { glowKeys, glowMnistModel } from "./glow_mnist.ts";
-import { mnistData, mnistKeys, writeMnistPictures } from "./mnist_common.ts";
+import { glowConfig, glowMnistModel } from "./glow_mnist.ts";
+import { mnistHooks } from "./mnist_common.ts";
 
-const config = experimentConfig(
-  { ...mnistKeys, ...glowKeys },
-  { lr: 1e-3, batch_size: 100, warmup_epochs: 10, epochs: 100, log_interval: 100, sample_epochs: 1 },
-);
+const config = glowConfig({});
 
 export const conv1x1GlowMnist: ExperimentSpec<typeof config, VectorBatch> = {
   name: "conv1x1_glow_mnist",
   description: "Glow (2 x 16 steps, exact 1x1 convs, split prior) on MNIST; paper 575.7 nats",
   config,
-  data: (cfg) => mnistData(cfg),
+  ...mnistHooks,
   model: (cfg, data, ctx) => glowMnistModel(cfg, data as ArrayDataset, ctx, null),
-  optimizer: (cfg) => tf.train.adam(cfg.lr, 0.9, 0.999),
-  sample: (model, data, cfg, ctx, epoch) => writeMnistPictures(model, data as ArrayDataset, cfg, ctx, epoch),
 };

@@ -6,7 +6,7 @@
  * (Glow: LU log-det of the C x C matrix) or self-normalizing. `--profile quick` uses 14 x 14 digits, one
  * block of 4 steps and coupling width 64, so that it trains in minutes on a CPU.
  */
-import { bool, type Config, ConfigError, int } from "../lib/config.ts";
+import { bool, type Config, ConfigError, type Field, int } from "../lib/config.ts";
 import type { ArrayDataset } from "../lib/data/array_dataset.ts";
 import { ActNorm } from "../lib/flows/actnorm.ts";
 import type { Bijector } from "../lib/flows/bijector.ts";
@@ -14,8 +14,9 @@ import { ExactConv } from "../lib/flows/exact.ts";
 import { GlowCoupling, SplitPrior, Squeeze } from "../lib/flows/glow.ts";
 import type { SelfNormalizing, SelfNormOptions } from "../lib/flows/selfnorm.ts";
 import { SelfNormConv } from "../lib/flows/selfnorm_conv.ts";
+import { experimentConfig } from "../lib/runner/common_config.ts";
 import type { RunContext } from "../lib/runner/types.ts";
-import { mnistModel, type PROFILES } from "./mnist_common.ts";
+import { mnistDefaults, mnistKeys, mnistModel, type PROFILES } from "./mnist_common.ts";
 
 /** Architecture keys of the Glow experiments (the reference's names and defaults). */
 export const glowKeys = {
@@ -25,6 +26,15 @@ export const glowKeys = {
   actnorm: bool(true, "ActNorm (data-initialised) at the start of every step"),
   split_prior: bool(true, "Factor out half of the channels between blocks (SplitPrior)"),
 };
+
+/**
+ * The config of a Glow experiment: the MNIST keys, `extra` (e.g. `snfKeys`; keys already present keep
+ * their place and take the new default) and {@link glowKeys}; runner defaults {@link mnistDefaults}
+ * with lr 1e-3.
+ */
+export function glowConfig<E extends Record<string, Field>>(extra: E) {
+  return experimentConfig({ ...mnistKeys, ...extra, ...glowKeys }, { ...mnistDefaults, lr: 1e-3 });
+}
 
 type GlowCfg = Config<typeof glowKeys> & { readonly profile: (typeof PROFILES)[number] };
 

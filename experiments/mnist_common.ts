@@ -8,20 +8,27 @@
  * experiment trains in minutes on a CPU. Numbers from the two profiles are not comparable.
  */
 import * as tf from "@tensorflow/tfjs";
-import { bool, choice, type Config, ConfigError, float, int, str } from "../lib/config.ts";
+import { bool, choice, type Config, ConfigError, type Field, float, int, str } from "../lib/config.ts";
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
 import { LearnableLeakyRelu, SmoothLeakyRelu, SplineActivation } from "../lib/flows/activations.ts";
 import type { Bijector } from "../lib/flows/bijector.ts";
+import { ExactFC } from "../lib/flows/exact.ts";
 import { Flow } from "../lib/flows/flow.ts";
 import { StandardNormal } from "../lib/flows/normal.ts";
 import { imagePreprocessing } from "../lib/flows/preprocess.ts";
-import { type SelfNormalizing, SelfNormFlowModel, type SelfNormOptions } from "../lib/flows/selfnorm.ts";
+import {
+  type SelfNormalizing,
+  SelfNormFC,
+  SelfNormFlowModel,
+  type SelfNormOptions,
+} from "../lib/flows/selfnorm.ts";
 import { FlowSequential } from "../lib/flows/sequential.ts";
 import { imageGrid, writePng } from "../lib/plot/mod.ts";
 import type { Rng } from "../lib/rng.ts";
+import { commonConfig, experimentConfig } from "../lib/runner/common_config.ts";
 import { join } from "../lib/runner/run_dir.ts";
-import type { DensityModel, RunContext } from "../lib/runner/types.ts";
+import type { Dataset, DensityModel, RunContext } from "../lib/runner/types.ts";
 
 /** The `profile` choices (see the module comment). */
 export const PROFILES = ["paper", "quick"] as const;
@@ -55,6 +62,35 @@ export const snfKeys = {
 
 type MnistCfg = Config<typeof mnistKeys>;
 type SnfCfg = Config<typeof snfKeys>;
+type PictureCfg = MnistCfg & { readonly n_samples: number; readonly modified_grad?: boolean };
+
+/**
+ * Runner defaults of every MNIST experiment (the reference's): batch 100, 10 warmup epochs, 100 epochs,
+ * the loss logged every 100 steps, samples every epoch. Experiments add their `lr` (and `log_timing`).
+ */
+export const mnistDefaults = {
+  batch_size: 100,
+  warmup_epochs: 10,
+  epochs: 100,
+  log_interval: 100,
+  sample_epochs: 1,
+} as const satisfies { [K in keyof typeof commonConfig]?: (typeof commonConfig)[K]["default"] };
+
+/**
+ * The hooks every MNIST experiment shares, spread into its spec: the digits of {@link mnistData}, Adam
+ * with the reference's betas (0.9, 0.999) at `lr`, and the pictures of {@link writeMnistPictures}.
+ */
+export const mnistHooks = {
+  data: (cfg: MnistCfg) => mnistData(cfg),
+  optimizer: (cfg: { readonly lr: number }) => tf.train.adam(cfg.lr, 0.9, 0.999),
+  sample: (
+    model: DensityModel<VectorBatch>,
+    data: Dataset<VectorBatch>,
+    cfg: PictureCfg,
+    ctx: RunContext,
+    epoch: number,
+  ) => writeMnistPictures(model, data as ArrayDataset, cfg, ctx, epoch),
+};
 
 /** Image side of a profile. */
 export function sideOf(cfg: MnistCfg): 28 | 14 {
@@ -132,7 +168,7 @@ class Reshape implements Bijector {
 export async function writeMnistPictures(
   model: DensityModel<VectorBatch>,
   data: ArrayDataset,
-  cfg: MnistCfg & { readonly n_samples: number; readonly modified_grad?: boolean },
+  cfg: PictureCfg,
   ctx: RunContext,
   epoch: number,
 ): Promise<string[]> {
@@ -187,4 +223,44 @@ export function activation(name: (typeof ACTIVATIONS)[number], dim: number, rng:
     case "Spline":
       return new SplineActivation(dim, rng, { tailBound: 10, individual: true });
   }
+}
+
+/** The layer of the FC experiments: self-normalizing (with its options) or exact. */
+export type FcLayer =
+  | { readonly kind: "selfnorm"; readonly options: SelfNormOptions }
+  | { readonly kind: "exact" };
+
+/**
+ * The config of an FC experiment (Keller et al. 2021, Table 1, "FC 2L"): the MNIST keys, `extra` (e.g.
+ * {@link snfKeys}), `num_layers` (2) layers named `layerName` in the docs and the activation between them
+ * (SLR); runner defaults {@link mnistDefaults} with lr 1e-4 and timing logged.
+ */
+export function fcConfig<E extends Record<string, Field>>(extra: E, layerName: string) {
+  return experimentConfig({
+    ...mnistKeys,
+    ...extra,
+    num_layers: int(2, `Number of ${layerName} layers`),
+    activation: choice(ACTIVATIONS, "SLR", "Activation between the layers: SLR(0.3), LLR or Spline"),
+  }, { ...mnistDefaults, lr: 1e-4, log_timing: true });
+}
+
+/** The FC flow: `num_layers` D x D layers of the given kind with an activation between consecutive ones. */
+export function fcMnistModel(
+  cfg: { readonly num_layers: number; readonly activation: (typeof ACTIVATIONS)[number] },
+  data: ArrayDataset,
+  ctx: RunContext,
+  layer: FcLayer,
+): SelfNormFlowModel<VectorBatch> {
+  if (!(cfg.num_layers >= 1)) throw new ConfigError(`num_layers must be at least 1, got ${cfg.num_layers}`);
+  const dim = data.dim;
+  const layers: Bijector[] = [], selfNorm: SelfNormalizing[] = [];
+  for (let l = 0; l < cfg.num_layers; l++) {
+    const fc = layer.kind === "selfnorm"
+      ? new SelfNormFC(dim, ctx.rng, layer.options)
+      : new ExactFC(dim, ctx.rng);
+    layers.push(fc);
+    if (fc instanceof SelfNormFC) selfNorm.push(fc);
+    if (l + 1 < cfg.num_layers) layers.push(activation(cfg.activation, dim, ctx.rng));
+  }
+  return mnistModel(layers, selfNorm, [dim], ctx);
 }

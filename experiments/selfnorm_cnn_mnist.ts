@@ -4,43 +4,18 @@
  * and Squeeze between blocks (experiments/cnn_mnist.ts). Defaults of the reference's
  * `selfnorm_cnn_mnist.py`: lr 1e-3, batch 100, 10 warmup epochs, Spline activation, lambda = 1.
  */
-import * as tf from "@tensorflow/tfjs";
-import { choice } from "../lib/config.ts";
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
-import { experimentConfig } from "../lib/runner/common_config.ts";
 import type { ExperimentSpec } from "../lib/runner/types.ts";
-import { cnnKeys, cnnMnistModel } from "./cnn_mnist.ts";
-import {
-  ACTIVATIONS,
-  mnistData,
-  mnistKeys,
-  snfKeys,
-  snfOptions,
-  writeMnistPictures,
-} from "./mnist_common.ts";
+import { cnnConfig, cnnMnistModel } from "./cnn_mnist.ts";
+import { mnistHooks, snfKeys, snfOptions } from "./mnist_common.ts";
 
-const config = experimentConfig({
-  ...mnistKeys,
-  ...snfKeys,
-  ...cnnKeys,
-  activation: choice(ACTIVATIONS, "Spline", "Activation after each convolution but the last"),
-}, {
-  lr: 1e-3,
-  batch_size: 100,
-  warmup_epochs: 10,
-  epochs: 100,
-  log_interval: 100,
-  sample_epochs: 1,
-  log_timing: true,
-});
+const config = cnnConfig(snfKeys);
 
 export const selfnormCnnMnist: ExperimentSpec<typeof config, VectorBatch> = {
   name: "selfnorm_cnn_mnist",
   description: "Self-normalizing CNN (9 x SelfNormConv 3x3 + spline, 3 blocks) on MNIST; paper 638.6 nats",
   config,
-  data: (cfg) => mnistData(cfg),
+  ...mnistHooks,
   model: (cfg, data, ctx) =>
     cnnMnistModel(cfg, data as ArrayDataset, ctx, { kind: "selfnorm", options: snfOptions(cfg) }),
-  optimizer: (cfg) => tf.train.adam(cfg.lr, 0.9, 0.999),
-  sample: (model, data, cfg, ctx, epoch) => writeMnistPictures(model, data as ArrayDataset, cfg, ctx, epoch),
 };

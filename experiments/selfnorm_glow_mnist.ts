@@ -4,32 +4,23 @@
  * lr 1e-3, batch 100, 10 warmup epochs, reconstruction weight lambda = 100, true-inverse samples and
  * reconstruction pictures on.
  */
-import * as tf from "@tensorflow/tfjs";
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
 import { bool, float } from "../lib/config.ts";
-import { experimentConfig } from "../lib/runner/common_config.ts";
 import type { ExperimentSpec } from "../lib/runner/types.ts";
-import { glowKeys, glowMnistModel } from "./glow_mnist.ts";
-import { mnistData, mnistKeys, snfKeys, snfOptions, writeMnistPictures } from "./mnist_common.ts";
+import { glowConfig, glowMnistModel } from "./glow_mnist.ts";
+import { mnistHooks, snfKeys, snfOptions } from "./mnist_common.ts";
 
-const config = experimentConfig(
-  {
-    ...mnistKeys,
-    ...snfKeys,
-    ...glowKeys,
-    recon_loss_weight: float(100, "lambda, the weight of the reconstruction loss (the reference's 100)"),
-    sample_true_inv: bool(true, "Also write samples drawn with the exact inverse of every layer"),
-    plot_recon: bool(true, "Write test images, their reconstructions and |x - x^| each sample epoch"),
-  },
-  { lr: 1e-3, batch_size: 100, warmup_epochs: 10, epochs: 100, log_interval: 100, sample_epochs: 1 },
-);
+const config = glowConfig({
+  ...snfKeys,
+  recon_loss_weight: float(100, "lambda, the weight of the reconstruction loss (the reference's 100)"),
+  sample_true_inv: bool(true, "Also write samples drawn with the exact inverse of every layer"),
+  plot_recon: bool(true, "Write test images, their reconstructions and |x - x^| each sample epoch"),
+});
 
 export const selfnormGlowMnist: ExperimentSpec<typeof config, VectorBatch> = {
   name: "selfnorm_glow_mnist",
   description: "Glow with self-normalizing 1x1 convs (lambda 100) on MNIST; paper 575.4 nats",
   config,
-  data: (cfg) => mnistData(cfg),
+  ...mnistHooks,
   model: (cfg, data, ctx) => glowMnistModel(cfg, data as ArrayDataset, ctx, snfOptions(cfg)),
-  optimizer: (cfg) => tf.train.adam(cfg.lr, 0.9, 0.999),
-  sample: (model, data, cfg, ctx, epoch) => writeMnistPictures(model, data as ArrayDataset, cfg, ctx, epoch),
 };

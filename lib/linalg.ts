@@ -199,20 +199,3 @@ export const inverse: (w: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
     return { value, gradFunc };
   },
 ) as (w: tf.Tensor2D) => tf.Tensor2D;
-
-/**
- * `a b` for 2-D tensors, with the gradients `dA = dY b^T`, `dB = a^T dY` computed by explicit transposes.
- *
- * Why: tfjs's own MatMul gradient calls matMul with the transpose flags, and the wasm backend runs
- * flagged products far slower than plain ones (measured here, [100, 784] x [784, 784]: 11.6 ms plain,
- * 78 ms with transposeB; [784, 100] x [100, 784]: 57 ms with transposeA, 11 ms as transpose + plain).
- */
-export const matMul: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
-  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [a, b] = args as tf.Tensor2D[];
-    (args[2] as tf.GradSaveFunc)([a, b]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-      tf.tidy(() => [tf.matMul(dy, tf.transpose(saved[1])), tf.matMul(tf.transpose(saved[0]), dy)]);
-    return { value: tf.matMul(a, b), gradFunc };
-  },
-) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;

@@ -28,6 +28,7 @@ import {
   formatValue,
   jsonLine,
   mainTable,
+  medianOverRounds,
   ratioFigures,
   scalingTable,
   textTable,
@@ -74,6 +75,12 @@ Deno.test("parseBenchArgs() gives the documented defaults and reads every flag f
     assert.equal(o.json, true);
     assert.equal(o.plot, "out.png");
     assert.deepEqual(o.threads, [1]);
+  });
+  await t.step("--rounds and --cpu_steps", () => {
+    const o = parseBenchArgs(["--rounds", "3", "--cpu_steps=2"]);
+    assert.equal(o.rounds, 3);
+    assert.equal(o.cpuSteps, 2);
+    assert.equal(parseBenchArgs([]).rounds, 1);
   });
   await t.step("--quick shrinks the sizes, explicit flags win", () => {
     const o = parseBenchArgs(["--quick", "--steps", "5"]);
@@ -213,6 +220,22 @@ Deno.test("ratioFigures() divides echoflow's throughput by the best peer variant
   assert.deepEqual(ratioFigures(figures.filter((f) => f.bench === "echoflow")), []);
 });
 
+Deno.test("medianOverRounds() takes each figure's median over the rounds it appears in", () => {
+  const a = fig({ figure: "train_frames_per_s", value: 100 });
+  const r = medianOverRounds([
+    [a, fig({ figure: "eval_frames_per_s", value: 7 })],
+    [{ ...a, value: 300 }],
+    [{ ...a, value: 200 }],
+  ]);
+  assert.deepEqual(r.map((f) => [f.figure, f.value, f.rounds]), [["train_frames_per_s", 200, 3], [
+    "eval_frames_per_s",
+    7,
+    undefined,
+  ]]);
+  assert.equal(r[0].note, "median of rounds 100, 300, 200");
+  assert.deepEqual(medianOverRounds([[a]]), [a]);
+});
+
 Deno.test("tables: values formatted by unit, one row per source/backend/variant, blanks where missing", () => {
   assert.equal(formatValue(3 * 2 ** 20, "bytes"), "3.0");
   assert.equal(formatValue(12345.6, "frames/s"), "12,346");
@@ -240,7 +263,7 @@ Deno.test("tables: values formatted by unit, one row per source/backend/variant,
   assert.equal(line.bench, "echoflow");
 });
 
-Deno.test("scalingSeries() gives one sorted line per backend and variant; scalingPlot() draws both sweeps", () => {
+Deno.test("scalingSeries() gives one line per backend/variant and the peer's best; scalingPlot() draws both sweeps", () => {
   const figures = [
     fig({ figure: "train_ms_per_step", value: 30, unit: "ms", esn_dim: 500, scan: "esn_dim" }),
     fig({ figure: "train_ms_per_step", value: 10, unit: "ms", esn_dim: 250, scan: "esn_dim" }),
@@ -253,12 +276,30 @@ Deno.test("scalingSeries() gives one sorted line per backend and variant; scalin
       scan: "esn_dim",
     }),
     fig({ figure: "train_ms_per_step", value: 5, unit: "ms", batch: 32, scan: "batch" }),
+    fig({
+      bench: "pytorch",
+      variant: "packed",
+      figure: "train_ms_per_step",
+      value: 8,
+      esn_dim: 250,
+      scan: "esn_dim",
+    }),
+    fig({
+      bench: "pytorch",
+      variant: "cached",
+      figure: "train_ms_per_step",
+      value: 6,
+      esn_dim: 250,
+      scan: "esn_dim",
+    }),
   ];
   const s = scalingSeries(figures, "esn_dim");
-  assert.deepEqual(s.map((x) => [x.name, x.x, x.y]), [["wasm cached", [250, 500], [10, 30]], ["cpu cached", [
-    250,
-  ], [90]]]);
-  const both = scalingPlot(figures)!, one = scalingPlot(figures.slice(0, 3))!;
+  assert.deepEqual(s.map((x) => [x.name, x.x, x.y]), [
+    ["wasm cached", [250, 500], [10, 30]],
+    ["cpu cached", [250], [90]],
+    ["pytorch best", [250], [6]],
+  ]);
+  const both = scalingPlot(figures)!, one = scalingPlot(figures.filter((f) => f.scan === "esn_dim"))!;
   assert.ok(both.width > one.width);
   assert.equal(scalingPlot([fig({ figure: "train_ms_per_step", value: 1 })]), null);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../lib/backend.ts";
-import { inverse, luFactor, matMul, slogdet } from "../lib/linalg.ts";
+import { inverse, luFactor, slogdet } from "../lib/linalg.ts";
 import { Rng } from "../lib/rng.ts";
 
 await selectBackend("wasm");
@@ -161,19 +161,6 @@ Deno.test("inverse() op: W^{-1} W = I and its gradient matches finite difference
   cT.dispose();
   assert.deepEqual(tf.memory().numTensors, before);
   w.dispose();
-});
-
-Deno.test("matMul() op: value and gradients equal tf.matMul's", () => {
-  const m = (seed: number, r: number, k: number) =>
-    tf.tensor2d(Float32Array.from(randomMatrix(4, seed).subarray(0, r * k)), [r, k]);
-  const a = m(12, 3, 4), b = m(13, 4, 2), c = m(14, 3, 2);
-  const loss = (f: (x: tf.Tensor2D, y: tf.Tensor2D) => tf.Tensor2D) => (x: tf.Tensor, y: tf.Tensor) =>
-    tf.sum(tf.mul(f(x as tf.Tensor2D, y as tf.Tensor2D), c));
-  const [mine, ref] = [matMul, (x: tf.Tensor2D, y: tf.Tensor2D) => tf.matMul(x, y) as tf.Tensor2D].map((f) =>
-    tf.tidy(() => [f(a, b), ...tf.grads(loss(f))([a, b])].map((t) => Array.from(t.dataSync())))
-  );
-  for (let k = 0; k < 3; k++) mine[k].forEach((v, i) => near(v, ref[k][i], 1e-5, `output ${k}`));
-  tf.dispose([a, b, c]);
 });
 
 Deno.test("slogdet() op reuses factorisations of unchanged matrices but never a stale one", () => {

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
-import { matMul } from "../linalg.ts";
+import { matMulFastGrad } from "../nn/linear.ts";
 import { childParameters, type NamedTensors } from "../nn/module.ts";
 import { type Bijector, checkShape, type Transformed } from "./bijector.ts";
 import { ExactConv } from "./exact.ts";
@@ -56,10 +56,10 @@ export class SquareAutoregressiveConv implements Bijector {
     return tf.tidy(() => {
       const [n, h, w, c] = x.shape;
       const padded = tf.pad(x, [[0, 0], [1, 0], [1, 0], [0, 0]]);
-      // Patches in (dy, dx) order, matching the [2, 2, C, C] kernel; products through linalg.matMul.
+      // Patches in (dy, dx) order, matching the [2, 2, C, C] kernel; products through matMulFastGrad.
       const cols = [0, 1].flatMap((dy) => [0, 1].map((dx) => tf.slice(padded, [0, dy, dx, 0], [n, h, w, c])));
       const patches = tf.concat(cols, 3).reshape([n * h * w, 4 * c]) as tf.Tensor2D;
-      const z = tf.add(matMul(patches, this.kernel().reshape([4 * c, c]) as tf.Tensor2D), this.bias);
+      const z = tf.add(matMulFastGrad(patches, this.kernel().reshape([4 * c, c]) as tf.Tensor2D), this.bias);
       return { y: z.reshape(x.shape), logDet: perExample(this.#logAbsDet(h * w), n) };
     });
   }

@@ -6,7 +6,7 @@
  *   inverse:  x = W^{-1} (z - b),   logDet = -log |det W|
  *
  * The variable `weight` holds `W^T` (`[in, out]`, the layout of `Linear`), so batches `[B, D]` go
- * through plain products `x W^T` without transpose flags (slow on the wasm backend; see `matMul`).
+ * through plain products `x W^T` without transpose flags (slow on the wasm backend; see `matMulFastGrad`).
  * Inputs of any trailing shape are flattened per example (`[B, 28, 28, 1]` is treated as `[B, 784]`) and
  * the output keeps the input's shape, so the layer composes with image layers. Initialisation follows the
  * reference implementation: W = I (plus optional Gaussian noise), b ~ N(0, std(W)^2).
@@ -14,7 +14,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
 import type { NamedTensors } from "../nn/module.ts";
-import { inverse, matMul, slogdet } from "../linalg.ts";
+import { inverse, slogdet } from "../linalg.ts";
+import { matMulFastGrad } from "../nn/linear.ts";
 import { type Bijector, checkShape, type Transformed } from "./bijector.ts";
 import {
   checkGeometry,
@@ -74,7 +75,7 @@ export class ExactFC implements Bijector {
 
   /** `W x + b` for the rows of `x: [B, D]`. */
   affine(x: tf.Tensor2D): tf.Tensor2D {
-    const wx = matMul(x, this.weight as tf.Tensor2D);
+    const wx = matMulFastGrad(x, this.weight as tf.Tensor2D);
     return this.bias ? tf.add(wx, this.bias) : wx;
   }
 
@@ -89,7 +90,7 @@ export class ExactFC implements Bijector {
     return tf.tidy(() => {
       let v = flatten2d("ExactFC.inverse", z, this.dim);
       if (this.bias) v = tf.sub(v, this.bias);
-      const x = matMul(v, inverse(this.weight as tf.Tensor2D));
+      const x = matMulFastGrad(v, inverse(this.weight as tf.Tensor2D));
       const logDet = perExample(tf.neg(slogdet(this.weight as tf.Tensor2D)), z.shape[0]);
       return { y: x.reshape(z.shape), logDet };
     });
@@ -192,7 +193,7 @@ export class ExactConv implements Bijector {
         );
       } else {
         const rows = v.reshape([z.shape[0], this.dim]) as tf.Tensor2D;
-        x = matMul(rows, tf.transpose(inverse(this.dense()))).reshape(z.shape);
+        x = matMulFastGrad(rows, tf.transpose(inverse(this.dense()))).reshape(z.shape);
       }
       return { y: x, logDet: perExample(tf.neg(this.logAbsDet(this.weight)), z.shape[0]) };
     });

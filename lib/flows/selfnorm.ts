@@ -22,7 +22,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
 import type { NamedTensors } from "../nn/module.ts";
-import { matMul, slogdet } from "../linalg.ts";
+import { slogdet } from "../linalg.ts";
+import { matMulFastGrad } from "../nn/linear.ts";
 import type { DensityModel } from "../runner/types.ts";
 import type { Bijector, Transformed } from "./bijector.ts";
 import type { Flow, FlowBatch } from "./flow.ts";
@@ -53,6 +54,22 @@ export interface SelfNormOptions extends SquareInitOptions {
   readonly inverseNoise?: number;
 }
 
+/** The switches of {@link SelfNormOptions} with the reference's defaults filled in. */
+export type SelfNormSwitches = Required<
+  Pick<SelfNormOptions, "modifiedGrad" | "addReconGrad" | "symReconGrad" | "onlyRRecon" | "reconLossWeight">
+>;
+
+/** `opts` with the defaults of {@link SelfNormOptions} (modified and reconstruction gradient on, lambda 1). */
+export function selfNormSwitches(opts: SelfNormOptions): SelfNormSwitches {
+  return {
+    modifiedGrad: opts.modifiedGrad ?? true,
+    addReconGrad: opts.addReconGrad ?? true,
+    symReconGrad: opts.symReconGrad ?? false,
+    onlyRRecon: opts.onlyRRecon ?? false,
+    reconLossWeight: opts.reconLossWeight ?? 1,
+  };
+}
+
 /** Identity forward whose gradient is zero (tfjs has no `stop_gradient`). */
 export const stopGradient: <T extends tf.Tensor>(x: T) => T = tf.customGrad(
   (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -64,7 +81,7 @@ export const stopGradient: <T extends tf.Tensor>(x: T) => T = tf.customGrad(
 /**
  * Rows `z = x V + b` (`V = W^T`) with the self-normalized gradients of the module comment, written for
  * the stored `V` and `U = R^T`: `dV = 1/2 x^T delta`, `dU = -1/2 (x V)^T delta_x`, `delta_x = delta V^T`.
- * Products use explicit transposes (see `matMul` in linalg.ts).
+ * Products use explicit transposes (see `matMulFastGrad` in nn/linear.ts).
  */
 const snfLinear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, v, b] = args as tf.Tensor2D[];
@@ -83,19 +100,26 @@ const snfLinear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
 }) as (x: tf.Tensor2D, v: tf.Tensor, b: tf.Tensor, u: tf.Tensor) => tf.Tensor2D;
 
 /**
- * A `[batch]` log-det of value 0 whose gradient carries the `s` terms: `1/2 s R^T` for W and
- * `-1/2 s W^T` for R, i.e. `dV = 1/2 s U^T` and `dU = -1/2 s V^T` for the stored `V = W^T`, `U = R^T`.
+ * A `[batch]` log-det of value 0 whose gradient carries the `s` terms of the module comment:
+ * `dL/dW = 1/2 s adjoint(R)` and `dL/dR = -1/2 s adjoint(W)`, with `s = sum_n dL/dlogDet_n` and
+ * `adjoint` mapping a stored parameter to the stored form of its matrix's transpose (`transpose` for the
+ * FC layer's `V = W^T`, `U = R^T`; flipped kernel times tap counts for the convolution).
  */
-function snfLogDet(batch: number, v: tf.Tensor, u: tf.Tensor): tf.Tensor1D {
+export function selfNormLogDet(
+  batch: number,
+  w: tf.Tensor,
+  r: tf.Tensor,
+  adjoint: (t: tf.Tensor) => tf.Tensor,
+): tf.Tensor1D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     (args[2] as tf.GradSaveFunc)([args[0] as tf.Tensor, args[1] as tf.Tensor]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const half = tf.mul(tf.sum(dy), 0.5);
-      return [tf.mul(tf.transpose(saved[1]), half), tf.mul(tf.transpose(saved[0]), tf.neg(half))];
+      return [tf.mul(adjoint(saved[1]), half), tf.mul(adjoint(saved[0]), tf.neg(half))];
     };
     return { value: tf.zeros([batch]) as tf.Tensor1D, gradFunc };
   });
-  return op(v, u) as tf.Tensor1D;
+  return op(w, r) as tf.Tensor1D;
 }
 
 /**
@@ -109,7 +133,7 @@ export class SelfNormFC implements SelfNormalizing {
   /** `R^T`, `[D, D]`. */
   readonly inverseWeight: tf.Variable;
   readonly #exact: ExactFC;
-  readonly #opts: Required<Omit<SelfNormOptions, keyof SquareInitOptions | "inverseNoise">>;
+  readonly #opts: SelfNormSwitches;
 
   constructor(readonly dim: number, rng: Rng, opts: SelfNormOptions = {}) {
     this.#exact = new ExactFC(dim, rng, opts);
@@ -118,13 +142,7 @@ export class SelfNormFC implements SelfNormalizing {
       const u = tf.transpose(this.#exact.weight); // R = W^T, so R^T = W = weight^T
       return noise > 0 ? tf.add(u, tf.tensor2d(rng.normals(dim * dim, noise), [dim, dim])) : u;
     }));
-    this.#opts = {
-      modifiedGrad: opts.modifiedGrad ?? true,
-      addReconGrad: opts.addReconGrad ?? true,
-      symReconGrad: opts.symReconGrad ?? false,
-      onlyRRecon: opts.onlyRRecon ?? false,
-      reconLossWeight: opts.reconLossWeight ?? 1,
-    };
+    this.#opts = selfNormSwitches(opts);
   }
 
   /** `W^T`, `[D, D]`. */
@@ -146,7 +164,7 @@ export class SelfNormFC implements SelfNormalizing {
         ? snfLinear(x2, v, this.bias ?? tf.zeros([this.dim]), u)
         : this.#exact.affine(x2);
       let logDet = modifiedGrad
-        ? snfLogDet(x.shape[0], v, u)
+        ? selfNormLogDet(x.shape[0], v, u, (t) => tf.transpose(t))
         : perExample(slogdet(v as tf.Tensor2D), x.shape[0]);
       if (addReconGrad) logDet = tf.sub(logDet, this.reconLoss(x2));
       return { y: z.reshape(x.shape), logDet };
@@ -162,11 +180,11 @@ export class SelfNormFC implements SelfNormalizing {
       const { symReconGrad, onlyRRecon, reconLossWeight } = this.#opts;
       const xc = stopGradient(x);
       const v = this.weight as tf.Tensor2D, u = this.inverseWeight as tf.Tensor2D;
-      let z = matMul(xc, v);
+      let z = matMulFastGrad(xc, v);
       if (onlyRRecon) z = stopGradient(z);
-      let loss = tf.sum(tf.square(tf.sub(xc, matMul(z, u))), 1);
+      let loss = tf.sum(tf.square(tf.sub(xc, matMulFastGrad(z, u))), 1);
       if (symReconGrad) {
-        const zHat = matMul(matMul(z, u), v);
+        const zHat = matMulFastGrad(matMulFastGrad(z, u), v);
         loss = tf.mul(tf.add(loss, tf.sum(tf.square(tf.sub(stopGradient(z), zHat)), 1)), 0.5);
       }
       return tf.mul(loss, reconLossWeight) as tf.Tensor1D;
@@ -178,7 +196,7 @@ export class SelfNormFC implements SelfNormalizing {
     return tf.tidy(() => {
       let v = flatten2d("SelfNormFC.inverse", z, this.dim);
       if (this.bias) v = tf.sub(v, this.bias);
-      const x = matMul(v, this.inverseWeight as tf.Tensor2D);
+      const x = matMulFastGrad(v, this.inverseWeight as tf.Tensor2D);
       return {
         y: x.reshape(z.shape),
         logDet: perExample(slogdet(this.inverseWeight as tf.Tensor2D), z.shape[0]),

@@ -20,7 +20,14 @@ import type { Transformed } from "./bijector.ts";
 import { type ConvGeometry, flipKernel, kernelGrad, sameConv, tapCounts } from "./conv_utils.ts";
 import { ExactConv } from "./exact.ts";
 import { perExample } from "./per_example.ts";
-import { type SelfNormalizing, type SelfNormOptions, stopGradient } from "./selfnorm.ts";
+import {
+  type SelfNormalizing,
+  selfNormLogDet,
+  type SelfNormOptions,
+  type SelfNormSwitches,
+  selfNormSwitches,
+  stopGradient,
+} from "./selfnorm.ts";
 
 /** `conv(x, K) + b` with the self-normalized gradients for K and R (data terms). */
 function snfConv(k: number) {
@@ -45,19 +52,7 @@ function snfConv(k: number) {
 
 /** Zero `[batch]` log-det with gradient `1/2 s flip(R) . count` for K and `-1/2 s flip(K) . count` for R. */
 function snfConvLogDet(batch: number, w: tf.Tensor, r: tf.Tensor, counts: Float32Array): tf.Tensor1D {
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    (args[2] as tf.GradSaveFunc)([args[0] as tf.Tensor, args[1] as tf.Tensor]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const count = tf.tensor(counts, saved[0].shape);
-      const half = tf.mul(tf.sum(dy), 0.5);
-      return [
-        tf.mul(tf.mul(flipKernel(saved[1]), count), half),
-        tf.mul(tf.mul(flipKernel(saved[0]), count), tf.neg(half)),
-      ];
-    };
-    return { value: tf.zeros([batch]) as tf.Tensor1D, gradFunc };
-  });
-  return op(w, r) as tf.Tensor1D;
+  return selfNormLogDet(batch, w, r, (t) => tf.mul(flipKernel(t), tf.tensor(counts, t.shape)));
 }
 
 /**
@@ -69,7 +64,7 @@ export class SelfNormConv implements SelfNormalizing {
   approxInverse = false;
   readonly inverseWeight: tf.Variable;
   readonly #exact: ExactConv;
-  readonly #opts: Required<Omit<SelfNormOptions, "noise" | "bias" | "inverseNoise">>;
+  readonly #opts: SelfNormSwitches;
   readonly #count: Float32Array;
   readonly #conv: ReturnType<typeof snfConv>;
 
@@ -80,13 +75,7 @@ export class SelfNormConv implements SelfNormalizing {
       const r = flipKernel(this.#exact.weight);
       return noise > 0 ? tf.add(r, tf.tensor(rng.normals(r.size, noise), r.shape)) : r;
     }));
-    this.#opts = {
-      modifiedGrad: opts.modifiedGrad ?? true,
-      addReconGrad: opts.addReconGrad ?? true,
-      symReconGrad: opts.symReconGrad ?? false,
-      onlyRRecon: opts.onlyRRecon ?? false,
-      reconLossWeight: opts.reconLossWeight ?? 1,
-    };
+    this.#opts = selfNormSwitches(opts);
     this.#count = tapCounts(geometry);
     this.#conv = snfConv(geometry.kernel);
   }

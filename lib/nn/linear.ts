@@ -26,8 +26,11 @@ export function uniformValues(n: number, bound: number, rng: Rng): Float32Array 
 /**
  * `x W` with a gradient that transposes explicitly: `dx = dy transpose(W)`, `dW = transpose(x) dy`.
  * tfjs's own gradient uses transposed-operand matMuls, which the wasm backend runs on a slow path:
- * measured on a 256x256x256 product, 20-26 ms against 3 ms for transpose + plain matMul. With it, a
- * training step of the RealNVP of experiments/realnvp_moons.ts runs about 5x faster on wasm.
+ * measured on a 256x256x256 product, 20-26 ms against 3 ms for transpose + plain matMul; at the MNIST
+ * flows' sizes, [100, 784] x [784, 784] takes 78 ms with transposeB against 11.6 ms plain, and
+ * [784, 100] x [100, 784] 57 ms with transposeA against 11 ms as transpose + plain. With it, a training
+ * step of the RealNVP of experiments/realnvp_moons.ts runs about 5x faster on wasm. Used by every layer
+ * that multiplies by a trained matrix (Linear, the exact and self-normalizing flows, `dynamic/products.ts`).
  */
 export const matMulFastGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
