@@ -75,7 +75,7 @@ export const gaussian2d: ExperimentSpec<typeof config, VectorBatch> = {
   model: () => new GaussianModel(2),
   optimizer: (cfg) => (cfg.optimizer === "sgd" ? tf.train.sgd(cfg.lr) : tf.train.adam(cfg.lr)),
   async sample(model, _data, cfg, ctx, epoch) {
-    const xs = (model as GaussianModel).sample(cfg.n_samples, ctx.rng);
+    const xs = await (model as GaussianModel).sample(cfg.n_samples, ctx.rng);
     const lines = ["x,y"];
     for (let i = 0; i < cfg.n_samples; i++) lines.push(`${xs[2 * i]},${xs[2 * i + 1]}`);
     const file = join(ctx.sampleDir, `samples_epoch${epoch}.csv`);

@@ -8,6 +8,7 @@
  * experiment trains in minutes on a CPU. Numbers from the two profiles are not comparable.
  */
 import * as tf from "@tensorflow/tfjs";
+import { readAndDispose } from "../lib/backend.ts";
 import { bool, choice, type Config, ConfigError, type Field, float, int, str } from "../lib/config.ts";
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
@@ -179,9 +180,7 @@ export async function writeMnistPictures(
   const approx = cfg.modified_grad ?? false;
   const files: string[] = [];
   const draw = async (exact: boolean, file: string, title: string) => {
-    const t = m.sample(n, ctx.rng, !exact);
-    const values = t.dataSync() as Float32Array;
-    t.dispose();
+    const [values] = await readAndDispose([m.sample(n, ctx.rng, !exact)]);
     files.push(join(ctx.sampleDir, file));
     await writePng(files[files.length - 1], grid(values, n, title));
   };

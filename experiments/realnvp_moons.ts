@@ -9,6 +9,7 @@
  * grid), and at the end `training_curve.png` from `metrics.jsonl`.
  */
 import * as tf from "@tensorflow/tfjs";
+import { readAndDispose } from "../lib/backend.ts";
 import { choice, ConfigError, float, int } from "../lib/config.ts";
 import { ArrayDataset, arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
 import { sampleToy, TOY_NAMES } from "../lib/data/toy2d.ts";
@@ -95,14 +96,16 @@ export const realnvpMoons: ExperimentSpec<typeof config, VectorBatch> = {
     const flow = (model as FlowDensityModel<VectorBatch>).flow;
     const xy = head(data as ArrayDataset, "test", cfg.n_samples);
     const dataRange = pointsRange(head(data as ArrayDataset, "train", 5000));
-    const [latent, prior, samples] = tf.tidy(() => {
+    const n = cfg.grid_size;
+    const [latent, prior, samples, density] = await readAndDispose(tf.tidy(() => {
       const z = flow.base.sample(cfg.n_samples, ctx.rng);
       return [
         flow.forwardAndLogProb(tf.tensor2d(xy, [xy.length / 2, 2])).z,
         z,
         flow.transform.inverse(z).y,
-      ].map((t) => t.dataSync() as Float32Array);
-    });
+        flow.logProb(tf.tensor2d(gridPoints(dataRange, n, n), [n * n, 2])).exp(),
+      ];
+    }));
     const four = panels([
       { title: "data x ~ p(x)", canvas: scatterPlot(xy, { range: dataRange }) },
       { title: "latent z = f(x)", canvas: scatterPlot(latent, { range: LATENT, color: [214, 39, 40] }) },
@@ -112,10 +115,6 @@ export const realnvpMoons: ExperimentSpec<typeof config, VectorBatch> = {
         canvas: scatterPlot(samples, { range: dataRange, color: [255, 127, 14] }),
       },
     ], { perRow: 2, title: `${cfg.toy}, RealNVP, epoch ${epoch}` });
-    const n = cfg.grid_size;
-    const density = tf.tidy(() =>
-      flow.logProb(tf.tensor2d(gridPoints(dataRange, n, n), [n * n, 2])).exp().dataSync()
-    );
     const files = [
       join(ctx.sampleDir, `samples_epoch${epoch}.png`),
       join(ctx.sampleDir, `density_epoch${epoch}.png`),

@@ -8,6 +8,7 @@
  * (inverse by R, the reference's sampling). `--profile quick` uses 10 layers and 2,000 points.
  */
 import * as tf from "@tensorflow/tfjs";
+import { readAndDispose } from "../lib/backend.ts";
 import { choice, ConfigError, int } from "../lib/config.ts";
 import { ArrayDataset, arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
 import { sampleToy, TOY_NAMES } from "../lib/data/toy2d.ts";
@@ -74,13 +75,11 @@ export const toydensity: ExperimentSpec<typeof config, VectorBatch> = {
     const m = model as SelfNormFlowModel<VectorBatch>;
     const train = (data as ArrayDataset).splits.train.data;
     const range = pointsRange(train);
-    const s = m.sample(cfg.n_samples, ctx.rng, cfg.modified_grad);
-    const samples = s.dataSync() as Float32Array;
-    s.dispose();
     const n = cfg.grid_size;
-    const density = tf.tidy(() =>
-      m.flow.logProb(tf.tensor2d(gridPoints(range, n, n), [n * n, 2])).exp().dataSync()
-    );
+    const [samples, density] = await readAndDispose([
+      m.sample(cfg.n_samples, ctx.rng, cfg.modified_grad),
+      tf.tidy(() => m.flow.logProb(tf.tensor2d(gridPoints(range, n, n), [n * n, 2])).exp()),
+    ]);
     const page = panels([
       { title: "data", canvas: scatterPlot(train.slice(0, 2 * cfg.n_samples), { range }) },
       { title: "learned density p(x)", canvas: densityPlot(density, n, n, range) },

@@ -25,6 +25,19 @@ interface AdapterLike {
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
 
+/**
+ * Reads tensors back to the host and disposes them. Asynchronous on purpose: WebGPU under Deno has no
+ * synchronous read-back (`dataSync` needs a 2-D canvas there), so code that may run on any backend reads
+ * results with this (or `await t.data()`) rather than `dataSync()`.
+ */
+export async function readAndDispose(ts: readonly tf.Tensor[]): Promise<Float32Array[]> {
+  try {
+    return await Promise.all(ts.map(async (t) => Float32Array.from(await t.data())));
+  } finally {
+    for (const t of ts) t.dispose();
+  }
+}
+
 /** A readable description of an adapter. */
 export function describeAdapter(a: AdapterLike): string {
   const i = a.info ?? {};

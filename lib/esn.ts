@@ -98,9 +98,12 @@ export class EchoStateNetwork implements SequenceEncoder {
     const fb = rng.normals(n * d);
     const sFb = Math.sqrt(radius) / largestSingularValue(fb, n, d);
     for (let i = 0; i < fb.length; i++) fb[i] *= sFb;
-    this.reservoirValues = tf.variable(tf.tensor2d(values, [n, conn]), false);
-    this.reservoirColumns = tf.variable(tf.tensor2d(Float32Array.from(res.columns), [n, conn]), false);
-    this.feedback = tf.variable(tf.tensor2d(fb, [n, d]), false);
+    // tf.variable copies its initial value: tidy frees the temporary tensors (variables survive tidy).
+    this.reservoirValues = tf.tidy(() => tf.variable(tf.tensor2d(values, [n, conn]), false));
+    this.reservoirColumns = tf.tidy(() =>
+      tf.variable(tf.tensor2d(Float32Array.from(res.columns), [n, conn]), false)
+    );
+    this.feedback = tf.tidy(() => tf.variable(tf.tensor2d(fb, [n, d]), false));
     this.#host = { res: { ...res, values }, fbT: transposeHost(fb, n, d) };
     this.#hostIds = this.buffers().map(([, v]) => v.dataId);
   }

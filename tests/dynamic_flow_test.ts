@@ -324,3 +324,16 @@ Deno.test("buildDynamicModel() builds each variant from the config keys", () => 
   }
   assert.throws(() => model({ num_mixtures: 0 }), /num_mixtures must be >= 1, got 0/);
 });
+
+Deno.test("building a model leaks no tensors: only its variables stay alive, and dispose() frees them", async (t) => {
+  for (const over of VARIANTS) {
+    await t.step(`${over.model}${over.num_mixtures ? ` x${over.num_mixtures}` : ""}`, () => {
+      const before = tf.memory().numTensors;
+      const m = model(over);
+      const vars = [...m.parameters(), ...m.buffers()].length;
+      assert.equal(tf.memory().numTensors - before, vars);
+      m.dispose();
+      assert.equal(tf.memory().numTensors, before);
+    });
+  }
+});

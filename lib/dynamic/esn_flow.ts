@@ -56,7 +56,7 @@ export class EsnFlow implements Bijector {
     if (!(Number.isInteger(opts.numFlowLayers) && opts.numFlowLayers >= 1)) {
       throw new Error(`EsnFlow: n_flow_layers must be an integer >= 1, got ${opts.numFlowLayers}`);
     }
-    this.rescale = tf.variable(tf.ones([opts.frameDim]));
+    this.rescale = tf.tidy(() => tf.variable(tf.ones([opts.frameDim])));
     this.layers = Array.from(
       { length: opts.numFlowLayers },
       () => new EsnFlowLayer(opts, rng, { rescale: this.rescale }),

@@ -42,7 +42,7 @@ export class EsnFlowLayer implements Bijector {
     this.conditioner = new ContextConditioner(opts, rng);
     this.mask = halfMask(opts.frameDim);
     this.#ownsRescale = !shared;
-    this.rescale = shared?.rescale ?? tf.variable(tf.ones([opts.frameDim]));
+    this.rescale = shared?.rescale ?? tf.tidy(() => tf.variable(tf.ones([opts.frameDim])));
   }
 
   /** `(m, 1 - m)` for the two couplings, in data-to-latent order. */

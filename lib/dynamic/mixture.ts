@@ -68,7 +68,7 @@ export class FlowMixture implements FrameDensity {
       throw new Error(`FlowMixture: mixture_weights must be "static" or "context", got "${weights}"`);
     }
     this.flows = Array.from({ length: k }, () => new EsnFlow(opts, rng));
-    this.logits = k > 1 && weights === "static" ? tf.variable(tf.zeros([k])) : null;
+    this.logits = k > 1 && weights === "static" ? tf.tidy(() => tf.variable(tf.zeros([k]))) : null;
     this.gate = k > 1 && weights === "context" ? new Linear(opts.contextDim, k, rng) : null;
   }
 

@@ -56,8 +56,9 @@ export class RecurrentEncoder implements SequenceEncoder {
     this.stateDim = n;
     this.cell = cell;
     const g = cell === "gru" ? 3 : 1, bound = 1 / Math.sqrt(n);
+    // tf.variable copies its initial value: tidy frees the temporary tensor (variables survive tidy).
     const make = (shape: number[]) =>
-      tf.variable(tf.tensor(uniformValues(shape.reduce((a, b) => a * b), bound, rng), shape));
+      tf.tidy(() => tf.variable(tf.tensor(uniformValues(shape.reduce((a, b) => a * b), bound, rng), shape)));
     this.inputWeight = make([d, g * n]);
     this.inputBias = make([g * n]);
     this.stateWeight = make([n, g * n]);

@@ -10,6 +10,7 @@
  * Initialised to the standard normal (mu = 0, A = I).
  */
 import * as tf from "@tensorflow/tfjs";
+import { readAndDispose } from "../backend.ts";
 import type { VectorBatch } from "../data/array_dataset.ts";
 import type { NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
@@ -53,12 +54,9 @@ export class GaussianModel implements DensityModel<VectorBatch> {
   }
 
   /** `n` samples `mu + A^{-1} eps` (row-major `[n, dim]`), `eps` standard normal from `rng`. */
-  sample(n: number, rng: Rng): Float32Array {
+  async sample(n: number, rng: Rng): Promise<Float32Array> {
     const d = this.dim;
-    const factor = tf.tidy(() => this.factor());
-    const a = factor.dataSync();
-    factor.dispose();
-    const mu = this.mean.dataSync();
+    const [a, mu] = await readAndDispose([tf.tidy(() => this.factor()), this.mean.clone()]);
     const out = new Float32Array(n * d);
     const y = new Float64Array(d);
     for (let k = 0; k < n; k++) {

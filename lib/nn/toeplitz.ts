@@ -40,8 +40,9 @@ export class ToeplitzLinear implements Module {
       throw new Error(`ToeplitzLinear: dimensions must be integers >= 1, got ${inDim} -> ${outDim}`);
     }
     const bound = 1 / Math.sqrt(inDim);
-    this.params = tf.variable(tf.tensor1d(uniformValues(inDim + outDim - 1, bound, rng)));
-    this.bias = tf.variable(tf.tensor1d(uniformValues(outDim, bound, rng)));
+    // tf.variable copies its initial value: tidy frees the temporary tensors (variables survive tidy).
+    this.params = tf.tidy(() => tf.variable(tf.tensor1d(uniformValues(inDim + outDim - 1, bound, rng))));
+    this.bias = tf.tidy(() => tf.variable(tf.tensor1d(uniformValues(outDim, bound, rng))));
   }
 
   /** Rows `from..to-1` of `W^T`, `[to - from, outDim]`, differentiable in `params`. */

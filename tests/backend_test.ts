@@ -1,0 +1,99 @@
+/**
+ * Backend selection, and the same model giving the same likelihood on every backend this machine has
+ * (cpu, wasm, and WebGPU where navigator.gpu gives any adapter, even a software one: correctness only).
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { isHardwareAdapter, selectBackend } from "../lib/backend.ts";
+import { resolveConfig } from "../lib/config.ts";
+import { SequenceBatch } from "../lib/data/sequences.ts";
+import { buildDynamicModel } from "../lib/dynamic/build.ts";
+import { dynamicModelConfig } from "../lib/dynamic/config.ts";
+import { disposeModule } from "../lib/nn/module.ts";
+import { Rng } from "../lib/rng.ts";
+
+const info = (description: string, isFallbackAdapter = false) => ({
+  info: { description },
+  isFallbackAdapter,
+});
+
+Deno.test("isHardwareAdapter() refuses software rasterisers and fallback adapters", () => {
+  assert.equal(isHardwareAdapter(info("llvmpipe (LLVM 15.0.6, 256 bits)")), false);
+  assert.equal(isHardwareAdapter(info("Lavapipe")), false);
+  assert.equal(isHardwareAdapter(info("SwiftShader Device (Subzero)")), false);
+  assert.equal(isHardwareAdapter(info("NVIDIA H100 80GB HBM3", true)), false);
+  assert.equal(isHardwareAdapter({ info: { description: "AMD Radeon", isFallbackAdapter: true } }), false);
+  assert.equal(isHardwareAdapter(info("NVIDIA H100 80GB HBM3")), true);
+  assert.equal(isHardwareAdapter(info("Apple M2")), true);
+});
+
+async function adapter(): Promise<{ description: string; hardware: boolean } | null> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  const a = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+  if (!a) return null;
+  const ad = a as Parameters<typeof isHardwareAdapter>[0];
+  return { description: ad.info?.description ?? "", hardware: isHardwareAdapter(ad) };
+}
+
+Deno.test("selectBackend() honours an explicit choice and picks wasm or a hardware GPU for auto", async () => {
+  assert.equal((await selectBackend("cpu")).backend, "cpu");
+  assert.equal(tf.getBackend(), "cpu");
+  assert.equal((await selectBackend("wasm")).backend, "wasm");
+  const a = await adapter();
+  const auto = await selectBackend("auto");
+  assert.equal(auto.backend, a?.hardware ? "webgpu" : "wasm");
+  if (a && !a.hardware) assert.match(auto.adapter, /software adapter: not used/);
+  await assert.rejects(
+    () => selectBackend("tpu" as never),
+    /Unknown backend "tpu". Valid: auto, webgpu, wasm, cpu/,
+  );
+});
+
+/** Per-sequence log-likelihoods of one seeded batch under a seeded ESN flow, on the current backend. */
+async function logLik(model: string): Promise<Float32Array> {
+  const cfg = resolveConfig(dynamicModelConfig, {
+    model,
+    esn_dim: 16,
+    hidden_layer_dim: 6,
+    n_flow_layers: 2,
+  });
+  const m = buildDynamicModel(cfg, 3, { rng: new Rng(7), esnSeed: 7 });
+  const r = new Rng(8);
+  const batch = SequenceBatch.fromSequences([4, 1, 6].map((l) => r.normals(l * 3)), 3);
+  try {
+    // data(), not dataSync(): WebGPU under Deno has no synchronous read-back (it needs a 2-D canvas).
+    const lp = tf.tidy(() => m.logProb(batch));
+    const values = (await lp.data()) as Float32Array;
+    lp.dispose();
+    return values;
+  } finally {
+    batch.dispose();
+    disposeModule(m);
+  }
+}
+
+Deno.test("the dynamic flow gives the same log-likelihood on cpu, wasm and webgpu", async (t) => {
+  const backends: ("cpu" | "wasm" | "webgpu")[] = ["cpu", "wasm"];
+  const a = await adapter();
+  if (a) backends.push("webgpu");
+  for (const model of ["dyn_esn_flow", "gmm_esn"]) {
+    await t.step(model, async () => {
+      const results: Record<string, Float32Array> = {};
+      for (const b of backends) {
+        await selectBackend(b);
+        results[b] = await logLik(model);
+      }
+      for (const b of backends.slice(1)) {
+        results[b].forEach((v, i) => {
+          const ref = results.cpu[i];
+          // float32 on different kernels: agree to ~1e-5 relative; 1e-4 leaves room for GPU reductions.
+          assert.ok(
+            Math.abs(v - ref) <= 1e-4 * (1 + Math.abs(ref)),
+            `${b} sequence ${i}: ${v} vs cpu ${ref}`,
+          );
+        });
+      }
+    });
+  }
+  await selectBackend("wasm");
+});
