@@ -97,3 +97,49 @@ Deno.test("the dynamic flow gives the same log-likelihood on cpu, wasm and webgp
   }
   await selectBackend("wasm");
 });
+
+Deno.test("a run trains, evaluates and samples on --backend webgpu (any adapter, correctness only)", async () => {
+  if (!(await adapter())) return; // no WebGPU adapter on this machine: nothing to check
+  const root = new URL("..", import.meta.url).pathname;
+  const out = await Deno.makeTempDir({ prefix: "echoflow_webgpu_" });
+  try {
+    const cmd = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--config",
+        `${root}deno.json`,
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-run",
+        "--unstable-webgpu",
+        `${root}main.ts`,
+        "--name",
+        "gaussian_2d",
+        "--backend",
+        "webgpu",
+        "--epochs",
+        "2",
+        "--n_train",
+        "200",
+        "--out",
+        out,
+        "--json",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const res = await cmd.output();
+    const stderr = new TextDecoder().decode(res.stderr);
+    assert.equal(res.code, 0, stderr);
+    assert.match(stderr, /backend: webgpu \(adapter: /);
+    const lines = new TextDecoder().decode(res.stdout).trim().split("\n").map((l) => JSON.parse(l));
+    const summary = lines.at(-1);
+    assert.equal(summary.kind, "summary");
+    assert.equal(summary.backend, "webgpu");
+    assert.ok(Number.isFinite(summary.test_nll), JSON.stringify(summary));
+    assert.ok((await Deno.stat(`${out}/samples/samples_epoch2.csv`)).isFile);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
