@@ -5,10 +5,10 @@ import { transposeHost } from "../lib/data/sequences.ts";
 import { EsnFlow } from "../lib/dynamic/esn_flow.ts";
 import { EsnFlowLayer, halfMask } from "../lib/dynamic/esn_flow_layer.ts";
 import { FlowMixture } from "../lib/dynamic/mixture.ts";
-import { constantMatMul, dense, matMul } from "../lib/dynamic/products.ts";
+import { constantMatMul, dense, matMul, relu } from "../lib/dynamic/products.ts";
 import { EchoStateNetwork } from "../lib/esn.ts";
 import { Linear } from "../lib/nn/linear.ts";
-import { ToeplitzLinear } from "../lib/nn/toeplitz.ts";
+import { toeplitzIndexT, ToeplitzLinear, toeplitzRowsT } from "../lib/nn/toeplitz.ts";
 import { Rng } from "../lib/rng.ts";
 import { checkBijector } from "./helpers/bijector_checks.ts";
 
@@ -228,13 +228,7 @@ Deno.test("ToeplitzLinear: W[i, j] = p[i - j + in - 1], in + out - 1 parameters,
     assert.deepEqual(Array.from(block), Array.from(wt.subarray(2 * fout)));
     // d/dp of sum(x W^T): each p[k] collects the column sums of x over its diagonal.
     const g = tf.tidy(() =>
-      tf.grad((q: tf.Tensor) => {
-        const saved = t.params.clone();
-        t.params.assign(q as tf.Tensor1D);
-        const out = t.apply(x).sum();
-        t.params.assign(saved);
-        return out;
-      })(t.params).dataSync()
+      tf.variableGrads(() => t.apply(x).sum(), [t.params]).grads[t.params.name].dataSync()
     );
     const colSums = tf.tidy(() => x.sum(0).dataSync());
     for (let k = 0; k < fin + fout - 1; k++) {
@@ -288,5 +282,67 @@ Deno.test("transpose-free products have the values and gradients of tfjs autodif
     );
   } finally {
     for (const v of [a, w, b, proj, aT]) v.dispose();
+  }
+});
+
+Deno.test("host-built ops (Toeplitz blocks, relu) equal plain tfjs in value and gradient on wasm and cpu", async (t) => {
+  // Float32 sums of a few terms: 1e-5 relative is ample and far below any indexing error.
+  const close = (p: ArrayLike<number>, q: ArrayLike<number>, what: string) => {
+    assert.equal(p.length, q.length, what);
+    for (let i = 0; i < p.length; i++) {
+      assert.ok(
+        Math.abs(p[i] - q[i]) <= 1e-5 * (1 + Math.abs(q[i])),
+        `${what} entry ${i}: ${p[i]} vs ${q[i]}`,
+      );
+    }
+  };
+  for (const backend of ["wasm", "cpu"]) {
+    await t.step(backend, async (s) => {
+      await tf.setBackend(backend);
+      const [fin, fout, from, to] = [9, 4, 3, 9];
+      const r = new Rng(41);
+      const layers = [0, 1, 2].map((i) => new ToeplitzLinear(fin, fout, new Rng(50 + i)));
+      const proj = tf.tensor2d(r.normals((to - from) * 3 * fout), [to - from, 3 * fout]);
+      const x = tf.tensor2d(r.normals(6 * fout), [6, fout]), px = tf.tensor2d(r.normals(6 * fout), [6, fout]);
+      try {
+        await s.step("toeplitzRowsT", () => {
+          const vars = layers.map((l) => l.params);
+          const gather = () => {
+            const idx = tf.tensor2d(toeplitzIndexT(fin, fout, from, to), [to - from, fout], "int32");
+            return tf.concat(layers.map((l) => tf.gather(l.params, idx)), 1);
+          };
+          for (const [what, f] of [["values", tf.square], ["gradients", (y: tf.Tensor) => y]] as const) {
+            tf.tidy(() => {
+              const loss = (w: tf.Tensor) => tf.sum(tf.mul(f(w), proj)) as tf.Scalar;
+              const ours = tf.variableGrads(() => loss(toeplitzRowsT(layers, from, to)), vars);
+              const plain = tf.variableGrads(() => loss(gather()), vars);
+              close(ours.value.dataSync(), plain.value.dataSync(), `${what}: loss`);
+              for (const v of vars) {
+                close(ours.grads[v.name].dataSync(), plain.grads[v.name].dataSync(), v.name);
+              }
+            });
+          }
+          tf.tidy(() =>
+            close(
+              layers[1].rowsT(from, to).dataSync(),
+              gather().slice([0, fout], [-1, fout]).dataSync(),
+              "rowsT",
+            )
+          );
+        });
+        await s.step("relu", () =>
+          tf.tidy(() => {
+            const loss = (f: (v: tf.Tensor2D) => tf.Tensor2D) => (v: tf.Tensor) =>
+              tf.sum(tf.mul(f(v as tf.Tensor2D), px));
+            close(relu(x).dataSync(), tf.relu(x).dataSync(), "value");
+            close(tf.grad(loss(relu))(x).dataSync(), tf.grad(loss(tf.relu))(x).dataSync(), "gradient");
+          }));
+      } finally {
+        for (const v of [proj, x, px, ...layers.flatMap((l) => l.parameters().map(([, p]) => p))]) {
+          v.dispose();
+        }
+        await tf.setBackend("wasm");
+      }
+    });
   }
 });

@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type Bijector, checkShape, type Transformed } from "../flows/bijector.ts";
 import type { ConditionerOptions } from "../nn/conditioner.ts";
 import { childParameters, type NamedTensors } from "../nn/module.ts";
+import { ToeplitzLinear, toeplitzRowsT } from "../nn/toeplitz.ts";
 import type { Rng } from "../rng.ts";
 import { EsnFlowLayer } from "./esn_flow_layer.ts";
 import { constantMatMul, matMul } from "./products.ts";
@@ -78,6 +79,11 @@ export class EsnFlow implements Bijector {
 
   /** The context blocks of all first layers side by side, `[N, L * l]`. */
   contextWeight(): tf.Tensor2D {
+    const firsts = this.layers.map((l) => l.conditioner.first);
+    if (firsts.every((f) => f instanceof ToeplitzLinear)) {
+      const { frameDim: d, contextDim: n } = this.opts;
+      return toeplitzRowsT(firsts as ToeplitzLinear[], d, d + n);
+    }
     return tf.concat(this.layers.map((l) => l.conditioner.contextWeight()), 1);
   }
 

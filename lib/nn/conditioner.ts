@@ -101,7 +101,7 @@ export class ContextConditioner implements Module {
    * be passed when the caller reuses it across couplings.
    */
   applyProjected(xm: tf.Tensor2D, hc: tf.Tensor2D, frameWeight?: tf.Tensor2D): SlopeIntercept {
-    let q = tf.relu(tf.add(products.matMul(xm, frameWeight ?? this.frameWeight()), hc)) as tf.Tensor2D;
+    let q = products.relu(tf.add(products.matMul(xm, frameWeight ?? this.frameWeight()), hc));
     for (const layer of this.hidden) q = dense(q, layer, "relu");
     return { s: tf.tanh(dense(q, this.slope, "linear")), mu: dense(q, this.intercept, "linear") };
   }

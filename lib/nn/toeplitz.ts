@@ -102,9 +102,9 @@ export function toeplitzRowsT(
       throw new Error(`toeplitzRowsT: layer of ${l.inDim} -> ${l.outDim} differs from ${inDim} -> ${outDim}`);
     }
   }
-  const idx = layers[0].indexT(from, to);
   const rows = to - from;
   if (!hostReadable()) {
+    const idx = layers[0].indexT(from, to);
     // The index lives on the host (uploaded per call, a few kB) so the module owns no extra tensors.
     return tf.tidy(() => {
       const index = tf.tensor2d(idx, [rows, outDim], "int32");
