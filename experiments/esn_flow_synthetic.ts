@@ -210,6 +210,7 @@ async function run(cfg: Cfg, opts: RunOptions): Promise<Record<string, unknown>>
   const trained = await trainClassStage({
     seg,
     runDir,
+    backend: opts.backend,
     log,
     cacheBytes,
     cfg: classCfg,

@@ -208,6 +208,7 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     trained = await trainClassStage({
       seg: data.seg,
       runDir,
+      backend: opts.backend,
       log,
       cacheBytes: cfg.esn_cache_mb * 2 ** 20,
       cfg: classCfg,

@@ -247,6 +247,8 @@ Deno.test("--resume of a run() experiment continues from its config.json and war
     assert.equal(saved.config.epochs, 1);
     assert.ok(saved.explicit_keys.includes("epochs") && saved.explicit_keys.includes("n_classes"));
     assert.ok(!saved.explicit_keys.includes("lr"), "keys not given are not explicit");
+    const classRun = JSON.parse(await Deno.readTextFile(`${dir}/models/dyn_esn_flow/class_0/summary.json`));
+    assert.equal(classRun.backend, "cpu", "per-class runs record the backend the CLI selected");
 
     const again = await cli(["--resume", dir, "--epochs", "2", "--quiet"]);
     assert.equal(again.code, 0, again.stderr);

@@ -10,6 +10,7 @@
  * With the two pieces an experiment gives them: {@link classExperiment} (the experiment of one class) and
  * {@link loadDynamicClassModel} (a finished class model, for the evaluation).
  */
+import type { BackendInfo } from "../backend.ts";
 import { type Config, ConfigError, type ConfigSchema } from "../config.ts";
 import { type SequenceBatch, SequenceDataset } from "../data/sequences.ts";
 import type { DynamicModel } from "../dynamic/dynamic_flow.ts";
@@ -36,6 +37,8 @@ export interface StageBase {
   readonly log: Logger;
   /** Memory budget of the shared ESN states in bytes (0: no sharing, no cache). */
   readonly cacheBytes: number;
+  /** The backend in use, recorded in every class run's config and summary. */
+  readonly backend?: BackendInfo | null;
 }
 
 export interface TrainStageOptions<S extends ConfigSchema> extends StageBase {
@@ -88,6 +91,7 @@ export async function trainClassStage<S extends ConfigSchema>(
     retrain: o.retrain,
     retrainHint: o.retrainHint,
     log: o.log,
+    backend: o.backend,
     specFor: (cls) => {
       const { data, ids } = o.seg.classData(cls);
       if (ids.val.length === 0) {

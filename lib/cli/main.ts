@@ -96,7 +96,7 @@ async function run(argv: readonly string[]): Promise<void> {
       backend: backend.backend,
       adapter: backend.adapter,
     });
-    const result = await spec.run(cfg, { runDir, resume: flags.resume, log, explicitKeys });
+    const result = await spec.run(cfg, { runDir, resume: flags.resume, log, explicitKeys, backend });
     log.metric("summary", {
       experiment: name,
       ...result,

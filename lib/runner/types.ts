@@ -6,6 +6,7 @@
  * exact evaluation, sampling, checkpoints, resume and logging.
  */
 import type * as tf from "@tensorflow/tfjs";
+import type { BackendInfo } from "../backend.ts";
 import type { Config, ConfigSchema } from "../config.ts";
 import type { Module } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
@@ -101,4 +102,6 @@ export interface RunOptions {
    * resumed). Profiles that replace defaults leave these alone. Absent: unknown.
    */
   readonly explicitKeys?: ReadonlySet<string>;
+  /** The backend the CLI selected, recorded in the config and summary of every sub-run. */
+  readonly backend?: BackendInfo | null;
 }
