@@ -264,3 +264,9 @@ Deno.test("--resume of a run() experiment continues from its config.json and war
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("experiments that need synchronous read-back refuse --backend webgpu with exit 2", async () => {
+  const res = await cli(["--name", "exact_fc_mnist", "--backend", "webgpu", "--epochs", "1"]);
+  assert.equal(res.code, 2, res.stderr);
+  assert.match(res.stderr, /reads tensors back synchronously .* use --backend wasm or cpu/);
+});

@@ -76,8 +76,18 @@ async function run(argv: readonly string[]): Promise<void> {
   }
   const cfg = resolveConfig(spec.config, { ...base, ...overrides });
 
-  const backend = await selectBackend(flags.backend);
-  log.info(`backend: ${backend.backend} (adapter: ${backend.adapter})`);
+  if (spec.syncReadback && flags.backend === "webgpu") {
+    throw new UsageError(
+      `Experiment "${name}" reads tensors back synchronously (host LU decompositions), which Deno's WebGPU ` +
+        `backend cannot do; use --backend wasm or cpu`,
+    );
+  }
+  const auto = spec.syncReadback && flags.backend === "auto";
+  const backend = await selectBackend(auto ? "wasm" : flags.backend);
+  log.info(
+    `backend: ${backend.backend} (adapter: ${backend.adapter})` +
+      (auto ? `; auto chose wasm: ${name} needs synchronous read-back, which WebGPU lacks here` : ""),
+  );
   const runName = typeof cfg.name === "string" && cfg.name !== "" ? cfg.name : name;
   const runDir = flags.out ??
     (flags.resume !== null

@@ -64,6 +64,12 @@ export interface ExperimentSpec<S extends ConfigSchema = ConfigSchema, B extends
   readonly description: string;
   /** Frozen defaults with docs; every key can be overridden on the command line. */
   readonly config: S;
+  /**
+   * True when the model reads tensors back synchronously while it trains or evaluates (host LU
+   * decompositions, Newton inverses, data-dependent initialisation). Deno's WebGPU backend has no
+   * synchronous read-back, so `--backend auto` then uses wasm and `--backend webgpu` is refused.
+   */
+  readonly syncReadback?: boolean;
   data(cfg: Config<S>, ctx: RunContext): Promise<Dataset<B>>;
   model(cfg: Config<S>, data: Dataset<B>, ctx: RunContext): DensityModel<B>;
   optimizer(cfg: Config<S>): tf.Optimizer;
