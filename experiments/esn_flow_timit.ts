@@ -59,7 +59,10 @@ const config = experimentConfig({
   shard: str("", 'Train only shard i of n ("i/n", 1 <= i <= n) into the shared run directory; "" all'),
   stage: choice(["all", "train", "eval"] as const, "all", "train, eval (classify the test set), or both"),
   retrain: bool(false, "Train classes again even when their run has finished (default: skip them)"),
-  full_test: bool(false, "Test on the complete test set instead of the 24-speaker core test set"),
+  full_test: bool(
+    false,
+    "Test on the complete test set (minus the dev50 speakers when val_set is dev50) instead of the 24-speaker core test set",
+  ),
   val_set: choice(
     VAL_SETS,
     "dev50",
@@ -134,6 +137,14 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   const { runDir, log } = opts;
   // --resume RUN_DIR re-enters the run directory: finished classes are skipped, interrupted ones resume
   // from their own last.ckpt (the same as running the command again with --out RUN_DIR).
+  if (cfg0.frame_dim !== 39 && cfg0.frame_dim !== 40) {
+    throw new ConfigError(
+      `--frame_dim must be 39 or 40 (MFCC with deltas, optionally + log-energy), got ${cfg0.frame_dim}`,
+    );
+  }
+  if (!(cfg0.val_fraction > 0 && cfg0.val_fraction < 1)) {
+    throw new ConfigError(`--val_fraction must be between 0 and 1 (exclusive), got ${cfg0.val_fraction}`);
+  }
   const shard = parseShard(cfg0.shard);
   if (!(cfg0.num_jobs >= 1)) throw new ConfigError(`--num_jobs must be at least 1, got ${cfg0.num_jobs}`);
   if (cfg0.num_jobs > 1 && shard) throw new ConfigError("--num_jobs > 1 cannot be combined with --shard");

@@ -21,6 +21,14 @@ export interface Field<V extends ConfigValue = ConfigValue> {
   readonly choices?: readonly string[];
   /** Whether `null` (written `none` on the command line) is allowed. */
   readonly nullable?: boolean;
+  /** Smallest allowed value of a `float` or `int` key (inclusive). */
+  readonly min?: number;
+}
+
+/** Options of numeric keys. */
+export interface NumberOptions {
+  /** Smallest allowed value (inclusive). */
+  readonly min?: number;
 }
 
 /** A frozen map from key to field. */
@@ -30,17 +38,33 @@ export type ConfigSchema = Readonly<Record<string, Field>>;
 export type Config<S extends ConfigSchema = ConfigSchema> = { readonly [K in keyof S]: S[K]["default"] };
 
 /** A float key. */
-export function float(value: number, doc: string): Field<number>;
-export function float(value: number | null, doc: string, opts: { nullable: true }): Field<number | null>;
-export function float(value: number | null, doc: string, opts?: { nullable: true }): Field<number | null> {
-  return { type: "float", default: value, doc, nullable: opts?.nullable ?? false };
+export function float(value: number, doc: string, opts?: NumberOptions): Field<number>;
+export function float(
+  value: number | null,
+  doc: string,
+  opts: NumberOptions & { nullable: true },
+): Field<number | null>;
+export function float(
+  value: number | null,
+  doc: string,
+  opts?: NumberOptions & { nullable?: true },
+): Field<number | null> {
+  return { type: "float", default: value, doc, nullable: opts?.nullable ?? false, min: opts?.min };
 }
 
 /** An integer key. */
-export function int(value: number, doc: string): Field<number>;
-export function int(value: number | null, doc: string, opts: { nullable: true }): Field<number | null>;
-export function int(value: number | null, doc: string, opts?: { nullable: true }): Field<number | null> {
-  return { type: "int", default: value, doc, nullable: opts?.nullable ?? false };
+export function int(value: number, doc: string, opts?: NumberOptions): Field<number>;
+export function int(
+  value: number | null,
+  doc: string,
+  opts: NumberOptions & { nullable: true },
+): Field<number | null>;
+export function int(
+  value: number | null,
+  doc: string,
+  opts?: NumberOptions & { nullable?: true },
+): Field<number | null> {
+  return { type: "int", default: value, doc, nullable: opts?.nullable ?? false, min: opts?.min };
 }
 
 /** A boolean key (`--key`, `--key true`, `--key false`, `--no-key`). */
@@ -80,14 +104,14 @@ export function parseValue(key: string, field: Field, raw: string): ConfigValue 
     case "float": {
       const v = Number(s);
       if (s === "" || !Number.isFinite(v)) throw new ConfigError(`--${key} expects a number, got "${raw}"`);
-      return v;
+      return checkMin(key, field, v);
     }
     case "int": {
       const v = Number(s);
       if (s === "" || !Number.isInteger(v)) {
         throw new ConfigError(`--${key} expects an integer, got "${raw}"`);
       }
-      return v;
+      return checkMin(key, field, v);
     }
     case "bool": {
       if (["true", "1", "yes", "on"].includes(s.toLowerCase())) return true;
@@ -113,10 +137,10 @@ export function checkValue(key: string, field: Field, value: unknown): ConfigVal
   switch (field.type) {
     case "float":
       if (typeof value !== "number" || !Number.isFinite(value)) throw bad();
-      return value;
+      return checkMin(key, field, value);
     case "int":
       if (typeof value !== "number" || !Number.isInteger(value)) throw bad();
-      return value;
+      return checkMin(key, field, value);
     case "bool":
       if (typeof value !== "boolean") throw bad();
       return value;
@@ -129,9 +153,20 @@ export function checkValue(key: string, field: Field, value: unknown): ConfigVal
   }
 }
 
-/** A short human description of a field's type, e.g. `int`, `float|none`, `{a,b}`. */
+function checkMin(key: string, field: Field, v: number): number {
+  if (field.min !== undefined && v < field.min) {
+    throw new ConfigError(`--${key} must be at least ${field.min}, got ${v}`);
+  }
+  return v;
+}
+
+/** A short human description of a field's type, e.g. `int`, `float|none`, `int>=1`, `{a,b}`. */
 export function describeType(field: Field): string {
-  const base = field.type === "choice" ? `{${field.choices!.join(",")}}` : field.type;
+  const base = field.type === "choice"
+    ? `{${field.choices!.join(",")}}`
+    : field.min !== undefined
+    ? `${field.type}>=${field.min}`
+    : field.type;
   return field.nullable ? `${base}|none` : base;
 }
 

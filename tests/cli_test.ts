@@ -270,3 +270,10 @@ Deno.test("experiments that need synchronous read-back refuse --backend webgpu w
   assert.equal(res.code, 2, res.stderr);
   assert.match(res.stderr, /reads tensors back synchronously .* use --backend wasm or cpu/);
 });
+
+Deno.test("--list --json prints one JSON object per experiment", async () => {
+  const res = await cli(["--list", "--json"]);
+  assert.equal(res.code, 0, res.stderr);
+  const rows = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.ok(rows.some((r) => r.kind === "experiment" && r.name === "esn_flow_timit" && r.description));
+});

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { configOverrides, parseCli, UsageError } from "../lib/cli/args.ts";
 import { configHelpText, listText, usageText } from "../lib/cli/help.ts";
-import { ConfigError, resolveConfig } from "../lib/config.ts";
+import { ConfigError, defineConfig, describeType, float, int, resolveConfig } from "../lib/config.ts";
 import { gaussian2d } from "../experiments/gaussian_2d.ts";
 
 const schema = gaussian2d.config;
@@ -113,6 +113,14 @@ Deno.test("help texts list every experiment and every key", () => {
   assert.match(listText({}), /no experiments registered/);
   const help = configHelpText(gaussian2d);
   for (const k of Object.keys(schema)) assert.match(help, new RegExp(`--${k === "name" ? "run_name" : k} `));
-  assert.match(help, /--grad_clip_norm\s+float\|none\s+none\s+Clip/);
+  assert.match(help, /--grad_clip_norm\s+float>=0\|none\s+none\s+Clip/);
   assert.match(help, /--optimizer\s+\{adam,sgd\}\s+"adam"/);
+});
+
+Deno.test("numeric keys with a minimum refuse smaller values, naming the flag", () => {
+  const schema = defineConfig({ epochs: int(3, "epochs", { min: 1 }), lr: float(0.1, "lr", { min: 0 }) });
+  assert.equal(resolveConfig(schema, { epochs: "1" }).epochs, 1);
+  assert.throws(() => resolveConfig(schema, { epochs: "0" }), /--epochs must be at least 1, got 0/);
+  assert.throws(() => resolveConfig(schema, { lr: -1 }), /--lr must be at least 0, got -1/);
+  assert.equal(describeType(schema.epochs), "int>=1");
 });

@@ -142,6 +142,10 @@ Deno.test({
         const one = (await report(run)).variants[0], two = (await report(par)).variants[0];
         assert.deepEqual(two.classes, one.classes);
         assert.deepEqual(two.confusion, one.confusion);
+        const saved = JSON.parse(await Deno.readTextFile(`${par}/config.json`));
+        assert.equal(saved.config.num_jobs, 2, "the children leave the parent's config.json alone");
+        assert.equal(saved.config.shard, "");
+        assert.equal(JSON.parse(await Deno.readTextFile(`${par}/summary.json`)).experiment, "esn_flow_timit");
       },
     );
     await t.step("--shard 1/2 then 2/2 into one run directory: only the complete run evaluates", async () => {

@@ -241,3 +241,36 @@ Deno.test("a NaN loss stops the run naming epoch and batch, and keeps the best c
   assert.equal((await loadCheckpoint(`${dir}/last.ckpt`)).header.epoch, 1);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("the last epoch is evaluated even when epochs is not a multiple of eval_epochs", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = await runGaussian(dir, { epochs: 3, eval_epochs: 2 });
+  const evals = records(dir).filter((r) => r.kind === "eval" && r.split === "val").map((r) => r.epoch);
+  assert.deepEqual(evals, [2, 3]);
+  assert.ok(s.best_epoch === 2 || s.best_epoch === 3);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a non-finite validation NLL never becomes the best checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  let evalCalls = 0;
+  const spec: ExperimentSpec<typeof gaussian2d.config, VectorBatch> = {
+    ...gaussian2d,
+    model: () => {
+      const m = new GaussianModel(2);
+      const logProb = m.logProb.bind(m);
+      // Evaluation of epoch 1 (val, its first batches) returns NaN; training is untouched.
+      return Object.assign(m, {
+        loss: (b: VectorBatch) => tf.neg(tf.mean(logProb(b))) as tf.Scalar,
+        logProb: (b: VectorBatch) => (++evalCalls <= 2 ? tf.mul(NaN, logProb(b)) : logProb(b)) as tf.Tensor1D,
+      });
+    },
+  };
+  const cfg = resolveConfig(gaussian2d.config, { ...SMALL, epochs: 2 });
+  const warnings: string[] = [];
+  const log = new Logger({ err: (s) => warnings.push(s), out: () => {}, tty: false, quiet: true });
+  const s = await new Experiment(spec, cfg, { runDir: dir, resume: null, log }).run();
+  assert.equal(s.best_epoch, 2);
+  assert.ok(warnings.some((w) => /validation NLL is NaN at epoch 1/.test(w)), warnings.join(""));
+  await Deno.remove(dir, { recursive: true });
+});

@@ -5,7 +5,7 @@
  * parent waits for all and fails, naming the shards, if any child fails.
  */
 import type { Config, ConfigSchema, ConfigValue } from "../config.ts";
-import { RUN_NAME_FLAG } from "../cli/args.ts";
+import { CHILD_JOB_ENV, RUN_NAME_FLAG } from "../cli/args.ts";
 
 /** The echoflow entry point and its config file (for the import map). */
 const MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
@@ -64,6 +64,8 @@ export async function runChildJobs(
       args: ["run", ...PERMISSIONS, "--config", DENO_JSON, MAIN_TS, ...job.args],
       stdin: "null",
       stdout: "null",
+      // Tells the child CLI that the parent owns <run dir>/config.json (see lib/cli/main.ts).
+      env: { [CHILD_JOB_ENV]: "1" },
       stderr: "piped",
     }).spawn();
     const [status] = await Promise.all([child.status, forward(child.stderr, job.label, write)]);

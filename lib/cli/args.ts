@@ -116,3 +116,9 @@ export function configOverrides(
   }
   return out;
 }
+
+/**
+ * Set in the environment of child processes that train a shard of a parent run (`--num_jobs`): the child
+ * writes into the parent's run directory but leaves its config.json (the parent's command) alone.
+ */
+export const CHILD_JOB_ENV = "ECHOFLOW_CHILD_JOB";

@@ -13,7 +13,7 @@ import { type Checkpoint, checkpointPathOf, LAST_CHECKPOINT, loadCheckpoint } fr
 import { Experiment } from "../runner/experiment.ts";
 import { Logger } from "../runner/logger.ts";
 import { createRunDir, dirname, exists, join, writeJsonAtomic } from "../runner/run_dir.ts";
-import { configOverrides, parseCli, UsageError } from "./args.ts";
+import { CHILD_JOB_ENV, configOverrides, parseCli, UsageError } from "./args.ts";
 import { configHelpText, listText, usageText } from "./help.ts";
 
 const enc = new TextEncoder();
@@ -41,7 +41,13 @@ function unknownExperiment(name: string): UsageError {
 
 async function run(argv: readonly string[]): Promise<void> {
   const { flags, options } = parseCli(argv);
-  if (flags.list) return void stdout(listText(REGISTRY));
+  if (flags.list) {
+    if (!flags.json) return void stdout(listText(REGISTRY));
+    const lines = Object.keys(REGISTRY).sort().map((name) =>
+      JSON.stringify({ kind: "experiment", name, description: REGISTRY[name].description })
+    );
+    return void stdout(lines.join("\n") + "\n");
+  }
   if (flags.help && flags.name === null) return void stdout(usageText(REGISTRY));
   if (flags.name === null && flags.resume === null) {
     throw new UsageError(`Missing --name. Valid names: ${Object.keys(REGISTRY).sort().join(", ")}`);
@@ -99,20 +105,20 @@ async function run(argv: readonly string[]): Promise<void> {
     Deno.mkdirSync(runDir, { recursive: true });
     if (saved) warnChangedKeys(log, saved.config, cfg);
     const explicitKeys = new Set([...(saved?.explicit_keys ?? []), ...Object.keys(overrides)]);
-    await writeJsonAtomic(join(runDir, "config.json"), {
-      experiment: name,
-      config: cfg,
-      explicit_keys: [...explicitKeys].sort(),
-      backend: backend.backend,
-      adapter: backend.adapter,
-    });
+    const child = Deno.env.get(CHILD_JOB_ENV) === "1";
+    if (!child) {
+      await writeJsonAtomic(join(runDir, "config.json"), {
+        experiment: name,
+        config: cfg,
+        explicit_keys: [...explicitKeys].sort(),
+        backend: backend.backend,
+        adapter: backend.adapter,
+      });
+    }
     const result = await spec.run(cfg, { runDir, resume: flags.resume, log, explicitKeys, backend });
-    log.metric("summary", {
-      experiment: name,
-      ...result,
-      backend: backend.backend,
-      adapter: backend.adapter,
-    });
+    const summary = { experiment: name, ...result, backend: backend.backend, adapter: backend.adapter };
+    log.metric("summary", summary);
+    if (!child) await writeJsonAtomic(join(runDir, "summary.json"), summary);
     return;
   }
   await new Experiment(spec, cfg, { runDir, resume: flags.resume, log, backend, checkpoint: ckpt }).run();

@@ -122,7 +122,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
           step,
           bestPath: this.bestPath,
         });
-        if (epoch % c.eval_epochs === 0) {
+        // The last epoch is always evaluated, so it can become the best checkpoint.
+        if (epoch % c.eval_epochs === 0 || epoch === c.epochs) {
           best = await this.#evaluate(model, optimizer, data, epoch, step, best, rng);
         }
         if (c.sample_epochs !== null && epoch % c.sample_epochs === 0) {
@@ -205,6 +206,10 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     }
     const val = await evaluate(model, data, "val", bs, c.max_eval_ex);
     log.metric("eval", { split: "val", epoch, step, ...val });
+    if (!Number.isFinite(val.nll)) {
+      log.warn(`validation NLL is ${val.nll} at epoch ${epoch}: not a candidate for the best checkpoint`);
+      return best;
+    }
     if (best.val_nll != null && !(val.nll < best.val_nll)) return best;
     const test = await evaluate(model, data, "test", bs, c.max_eval_ex);
     log.metric("eval", { split: "test", epoch, step, ...test });
