@@ -170,6 +170,7 @@ Deno.test("writeFileAtomic replaces whole files and leaves no temp file on failu
   Deno.mkdirSync(`${dir}/taken/inner`, { recursive: true });
   await assert.rejects(() => writeFileAtomic(`${dir}/taken`, new Uint8Array([1])), /Cannot write ".*taken"/);
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["f.bin", "taken"]);
+  await writeFileAtomic(`${dir}/last.ckpt`, new Uint8Array([0]));
   assert.equal(checkpointPathOf(dir), `${dir}/last.ckpt`);
   assert.equal(checkpointPathOf(`${dir}/f.bin`), `${dir}/f.bin`);
   assert.throws(
@@ -177,4 +178,13 @@ Deno.test("writeFileAtomic replaces whole files and leaves no temp file on failu
     /Cannot load checkpoint ".*nope": no such file or directory/,
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("resuming a run directory without last.ckpt says the run has no checkpoint yet", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.throws(() => checkpointPathOf(dir), /has no last\.ckpt yet .* start it again with --out/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

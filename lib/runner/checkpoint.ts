@@ -94,7 +94,18 @@ export function checkpointPathOf(runDirOrFile: string): string {
   } catch {
     throw new CheckpointError(runDirOrFile, "no such file or directory");
   }
-  return isDir ? join(runDirOrFile, LAST_CHECKPOINT) : runDirOrFile;
+  if (!isDir) return runDirOrFile;
+  const path = join(runDirOrFile, LAST_CHECKPOINT);
+  try {
+    Deno.statSync(path);
+  } catch {
+    throw new CheckpointError(
+      runDirOrFile,
+      `the run directory has no ${LAST_CHECKPOINT} yet (the run stopped before its first epoch ended); ` +
+        `start it again with --out`,
+    );
+  }
+  return path;
 }
 
 const shapeStr = (s: readonly number[]) => `[${s.join(",")}]`;
