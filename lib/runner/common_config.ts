@@ -36,7 +36,7 @@ export const commonConfig = {
   n_samples: int(100, "Number of samples drawn each time samples are written", { min: 0 }),
   sample_dir: str("samples", "Directory for samples and pictures, relative to the run directory"),
   checkpoint_path: str(null, "Best-model checkpoint file (none: <run dir>/best.ckpt)", { nullable: true }),
-  log_interval: int(50, "Log the training loss every this many steps", { min: 1 }),
+  log_interval: int(50, "Log the training loss every this many steps (0: never)", { min: 0 }),
   log_timing: bool(
     false,
     "Log mean and std of time per batch and per example (first and last batch left out)",
