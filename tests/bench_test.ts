@@ -401,25 +401,24 @@ Deno.test({
   },
 });
 
-Deno.test("bench.ts --quick --json prints every figure of each variant and exits 0", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
+/** Runs `bench/bench.ts` with the permissions of `deno task bench`. */
+function bench(args: string[]): Promise<Deno.CommandOutput> {
+  return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       ...TASK_PERMS,
       "--config",
       new URL("deno.json", ROOT).pathname,
       new URL("bench/bench.ts", ROOT).pathname,
-      "--quick",
-      "--no_peer",
-      "--backends",
-      "wasm",
-      "--json",
-      "--batches",
-      "4",
+      ...args,
     ],
     stdout: "piped",
     stderr: "piped",
   }).output();
+}
+
+Deno.test("bench.ts --quick --json prints every figure of each variant and exits 0", async () => {
+  const out = await bench(["--quick", "--no_peer", "--backends", "wasm", "--json", "--batches", "4"]);
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
   const figs = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l) as Figure);
@@ -450,18 +449,7 @@ Deno.test("bench.ts --quick --json prints every figure of each variant and exits
 });
 
 Deno.test("bench.ts rejects an unknown flag with exit code 2 and the usage", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...TASK_PERMS,
-      "--config",
-      new URL("deno.json", ROOT).pathname,
-      new URL("bench/bench.ts", ROOT).pathname,
-      "--bogus",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await bench(["--bogus"]);
   assert.equal(out.code, 2);
   assert.match(new TextDecoder().decode(out.stderr), /Unknown flag "--bogus"[\s\S]*deno task bench/);
 });
