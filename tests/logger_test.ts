@@ -65,3 +65,16 @@ Deno.test("Progress redraws in place on a TTY", () => {
   assert.match(err.at(-2)!, /\[#{30}\] 2\/2/);
   assert.equal(err.at(-1), "\n");
 });
+
+Deno.test("Logger.withFields() tags every record of a sub-run, on the same outputs, without shared listeners", () => {
+  const { log, out } = capture({ json: true });
+  const seen: unknown[] = [];
+  log.onRecord((r) => seen.push(r));
+  const sub = log.withFields({ class: "aa" });
+  sub.metric("eval", { nll: 2 });
+  log.metric("summary", {});
+  assert.deepEqual(out.map((l) => JSON.parse(l)), [{ kind: "eval", class: "aa", nll: 2 }, {
+    kind: "summary",
+  }]);
+  assert.deepEqual(seen, [{ kind: "summary" }]);
+});

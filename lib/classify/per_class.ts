@@ -87,7 +87,7 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
       const summary = await new Experiment(o.specFor(cls), o.cfg, {
         runDir: dir,
         resume: status === "partial" ? dir : null,
-        log: o.log,
+        log: o.log.withFields({ variant: o.variant, class: cls }),
         backend: o.backend ?? null,
       }).run();
       out.push({ cls, action: status === "partial" ? "resumed" : "trained", dir, summary });

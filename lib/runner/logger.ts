@@ -30,6 +30,7 @@ export class Logger {
   #err: (s: string) => void;
   #out: (s: string) => void;
   #listeners: ((r: Record_) => void)[] = [];
+  #fields: Record_ = {};
 
   constructor(opts: LoggerOptions = {}) {
     this.json = opts.json ?? false;
@@ -65,10 +66,26 @@ export class Logger {
    * `kind` says what it is ("train", "eval", "summary", ...).
    */
   metric(kind: string, fields: Record_): void {
-    const rec = { kind, ...fields };
+    const rec = { kind, ...this.#fields, ...fields };
     for (const l of this.#listeners) l(rec);
     if (this.json) this.#out(JSON.stringify(rec) + "\n");
     else if (!this.quiet) this.#err(formatRecord(rec) + "\n");
+  }
+
+  /**
+   * A logger with the same outputs whose records all carry `fields` (e.g. the class of a per-class run),
+   * so interleaved records of sub-runs can be told apart. Listeners are not shared.
+   */
+  withFields(fields: Record_): Logger {
+    const child = new Logger({
+      json: this.json,
+      quiet: this.quiet,
+      err: this.#err,
+      out: this.#out,
+      tty: this.tty,
+    });
+    child.#fields = { ...this.#fields, ...fields };
+    return child;
   }
 
   /** Raw write to stderr (progress bars). */
