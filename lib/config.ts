@@ -193,3 +193,24 @@ export function resolveConfig<S extends ConfigSchema>(
   }
   return Object.freeze(out) as Config<S>;
 }
+
+/**
+ * What changed between a saved config (a checkpoint's, a resumed run's) and the config now in use, one
+ * human-readable line per key; `source` names the saved side ("the checkpoint").
+ */
+export function configChanges(
+  saved: Readonly<Record<string, unknown>>,
+  now: Readonly<Record<string, unknown>>,
+  source: string,
+): string[] {
+  const out: string[] = [];
+  const show = (v: unknown) => JSON.stringify(v);
+  for (const k of new Set([...Object.keys(saved), ...Object.keys(now)])) {
+    if (!Object.hasOwn(now, k)) out.push(`config key "${k}" of ${source} no longer exists; ignored`);
+    else if (!Object.hasOwn(saved, k)) out.push(`config key "${k}" is new since ${source}: ${show(now[k])}`);
+    else if (show(saved[k]) !== show(now[k])) {
+      out.push(`config key "${k}" differs from ${source}: ${show(saved[k])} -> ${show(now[k])}`);
+    }
+  }
+  return out;
+}

@@ -170,7 +170,7 @@ Deno.test("a run writes its directory; overrides reach config.json; --json is pu
       assert.equal(r.code, 0, r.stderr);
       assert.match(
         r.stderr,
-        /warning: config key "epochs" differs from the checkpoint: 2 \(checkpoint\) -> 3/,
+        /warning: config key "epochs" differs from the checkpoint: 2 -> 3/,
       );
       const recs = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
       assert.deepEqual(recs.filter((x) => x.kind === "epoch").map((x) => x.epoch), [3]);

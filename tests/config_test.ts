@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { configOverrides, parseCli, UsageError } from "../lib/cli/args.ts";
 import { configHelpText, listText, usageText } from "../lib/cli/help.ts";
-import { ConfigError, defineConfig, describeType, float, int, resolveConfig } from "../lib/config.ts";
+import {
+  configChanges,
+  ConfigError,
+  defineConfig,
+  describeType,
+  float,
+  int,
+  resolveConfig,
+} from "../lib/config.ts";
 import { gaussian2d } from "../experiments/gaussian_2d.ts";
 
 const schema = gaussian2d.config;
@@ -123,4 +131,15 @@ Deno.test("numeric keys with a minimum refuse smaller values, naming the flag", 
   assert.throws(() => resolveConfig(schema, { epochs: "0" }), /--epochs must be at least 1, got 0/);
   assert.throws(() => resolveConfig(schema, { lr: -1 }), /--lr must be at least 0, got -1/);
   assert.equal(describeType(schema.epochs), "int>=1");
+});
+
+Deno.test("configChanges() names changed, removed and new keys against the saved config", () => {
+  assert.deepEqual(
+    configChanges({ a: 1, b: "x", gone: true }, { a: 2, b: "x", fresh: null }, "the checkpoint"),
+    [
+      'config key "a" differs from the checkpoint: 1 -> 2',
+      'config key "gone" of the checkpoint no longer exists; ignored',
+      'config key "fresh" is new since the checkpoint: null',
+    ],
+  );
 });

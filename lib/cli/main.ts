@@ -8,7 +8,7 @@
  */
 import { getExperiment, REGISTRY } from "../../experiments/registry.ts";
 import { selectBackend } from "../backend.ts";
-import { ConfigError, type ConfigValue, resolveConfig } from "../config.ts";
+import { configChanges, ConfigError, type ConfigValue, resolveConfig } from "../config.ts";
 import { type Checkpoint, checkpointPathOf, LAST_CHECKPOINT, loadCheckpoint } from "../runner/checkpoint.ts";
 import { Experiment } from "../runner/experiment.ts";
 import { Logger } from "../runner/logger.ts";
@@ -103,7 +103,7 @@ async function run(argv: readonly string[]): Promise<void> {
 
   if (spec.run) {
     Deno.mkdirSync(runDir, { recursive: true });
-    if (saved) warnChangedKeys(log, saved.config, cfg);
+    for (const m of saved ? configChanges(saved.config, cfg, "the resumed run") : []) log.warn(m);
     const explicitKeys = new Set([...(saved?.explicit_keys ?? []), ...Object.keys(overrides)]);
     const child = Deno.env.get(CHILD_JOB_ENV) === "1";
     if (!child) {
@@ -160,21 +160,4 @@ function readSavedRun(path: string): SavedRun | null {
     throw new Error(`Cannot resume "${path}": ${file} field "explicit_keys" is not a list of key names`);
   }
   return rec as SavedRun;
-}
-
-/** Warns about config keys whose resumed value differs from the saved run's. */
-function warnChangedKeys(
-  log: Logger,
-  before: Record<string, ConfigValue>,
-  after: Record<string, unknown>,
-): void {
-  for (const [k, v] of Object.entries(after)) {
-    if (Object.hasOwn(before, k) && JSON.stringify(before[k]) !== JSON.stringify(v)) {
-      log.warn(
-        `config key "${k}" differs from the resumed run: ${JSON.stringify(before[k])} -> ${
-          JSON.stringify(v)
-        }`,
-      );
-    }
-  }
 }

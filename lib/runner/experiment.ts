@@ -11,7 +11,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "../backend.ts";
-import type { Config, ConfigSchema } from "../config.ts";
+import { type Config, configChanges, type ConfigSchema } from "../config.ts";
 import { disposeModule } from "../nn/module.ts";
 import { Rng } from "../rng.ts";
 import {
@@ -88,7 +88,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
 
     const ckpt = this.opts.checkpoint ??
       (this.opts.resume ? await loadCheckpoint(checkpointPathOf(this.opts.resume)) : null);
-    if (ckpt) this.#warnConfigDiff(ckpt);
+    for (const m of ckpt ? configChanges(ckpt.header.config, this.cfg, "the checkpoint") : []) log.warn(m);
     const rng = new ResumableRng(c.seed);
     const ctx: RunContext = { runDir: this.runDir, sampleDir: this.sampleDir, rng, log };
     const data = await this.spec.data(this.cfg, ctx);
@@ -157,20 +157,6 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       if (model) disposeModule(model);
       optimizer?.dispose();
       data.dispose?.();
-    }
-  }
-
-  #warnConfigDiff(ckpt: Checkpoint): void {
-    const saved = ckpt.header.config;
-    const now = this.cfg as Record<string, unknown>;
-    for (const k of new Set([...Object.keys(saved), ...Object.keys(now)])) {
-      if (!(k in now)) this.opts.log.warn(`checkpoint config key "${k}" no longer exists; ignored`);
-      else if (!(k in saved)) this.opts.log.warn(`config key "${k}" is new since the checkpoint: ${now[k]}`);
-      else if (saved[k] !== now[k]) {
-        this.opts.log.warn(
-          `config key "${k}" differs from the checkpoint: ${saved[k]} (checkpoint) -> ${now[k]}`,
-        );
-      }
     }
   }
 
