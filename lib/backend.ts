@@ -7,6 +7,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+// Kernels tfjs-backend-wasm 4.22 lacks, registered once with the backend itself.
+import "./wasm_kernels.ts";
 
 export type BackendName = "auto" | "webgpu" | "wasm" | "cpu";
 export const BACKENDS: readonly BackendName[] = ["auto", "webgpu", "wasm", "cpu"];

@@ -17,7 +17,6 @@ import type { DensityModel } from "../runner/types.ts";
 import type { SequenceEncoder } from "./encoder.ts";
 import type { FrameDensity } from "./mixture.ts";
 import { sampleSequences } from "./sample.ts";
-import "./wasm_kernels.ts";
 
 /** `log p(x_1..x_T) = sum_t log p(x_t | h_{t-1})` for an encoder and a frame density (module doc). */
 export class DynamicModel implements DensityModel<SequenceBatch> {

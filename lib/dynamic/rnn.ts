@@ -18,7 +18,6 @@ import type { NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
 import type { SequenceEncoder } from "./encoder.ts";
 import { matMul } from "./products.ts";
-import "./wasm_kernels.ts";
 
 /** The recurrent cell: GRU or plain tanh RNN (config `rnn_cell`). */
 export type CellType = "gru" | "rnn";

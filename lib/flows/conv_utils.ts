@@ -61,8 +61,9 @@ export function denseIndex(g: ConvGeometry): Int32Array {
 
 /**
  * The dense `[D, D]` matrix of the convolution with `kernel`, differentiable in the kernel: the gradient
- * of each tap is the sum of the matrix gradient over the entries it fills. Summed on the CPU from the
- * JS `index`, because tfjs's gather gradient (UnsortedSegmentSum) has no wasm kernel.
+ * of each tap is the sum of the matrix gradient over the entries it fills, summed on the CPU from the
+ * JS `index` (tfjs's own gather gradient is an UnsortedSegmentSum, which wasm has only as the JS kernel
+ * of `lib/wasm_kernels.ts`).
  */
 export function denseMatrix(kernel: tf.Tensor, index: Int32Array, d: number): tf.Tensor2D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

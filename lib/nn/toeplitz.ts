@@ -14,7 +14,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
-import "../dynamic/wasm_kernels.ts";
 import { uniformValues } from "./linear.ts";
 import type { Module, NamedTensors } from "./module.ts";
 

@@ -6,7 +6,8 @@
  * parameters, the packed states of a recurrent encoder) can be trained on wasm. The kernel runs in
  * JavaScript over the wasm heap: `out[s, ...] = sum_{i : ids[i] = s} x[i, ...]` (ids outside
  * `[0, numSegments)` are dropped, as in TensorFlow); the sizes it sees here are small (a weight gradient,
- * `[R, N]` states), so a native kernel would not pay off. Importing this module registers it once.
+ * `[R, N]` states), so a native kernel would not pay off. `lib/backend.ts` imports this module, which
+ * registers it once.
  */
 import * as tf from "@tensorflow/tfjs";
 
