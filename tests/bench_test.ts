@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
+import { runScript } from "./helpers/cli.ts";
 import { selectBackend } from "../lib/backend.ts";
 import { SequenceBatch } from "../lib/data/sequences.ts";
 import { Rng } from "../lib/rng.ts";
@@ -39,7 +40,6 @@ await selectBackend("wasm");
 
 const ROOT = new URL("../", import.meta.url);
 /** The permissions of `deno task bench` (deno.json), so a missing one fails here too. */
-const TASK_PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
 
 Deno.test("parseBenchArgs() gives the documented defaults and reads every flag form", async (t) => {
   await t.step("defaults", () => {
@@ -401,27 +401,14 @@ Deno.test({
   },
 });
 
-/** Runs `bench/bench.ts` with the permissions of `deno task bench`. */
-function bench(args: string[]): Promise<Deno.CommandOutput> {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...TASK_PERMS,
-      "--config",
-      new URL("deno.json", ROOT).pathname,
-      new URL("bench/bench.ts", ROOT).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-}
+/** Runs `bench/bench.ts` as `deno task bench` does. */
+const bench = (args: string[]) => runScript("bench/bench.ts", args);
 
 Deno.test("bench.ts --quick --json prints every figure of each variant and exits 0", async () => {
   const out = await bench(["--quick", "--no_peer", "--backends", "wasm", "--json", "--batches", "4"]);
-  const stderr = new TextDecoder().decode(out.stderr);
+  const stderr = out.stderr;
   assert.equal(out.code, 0, stderr);
-  const figs = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l) as Figure);
+  const figs = out.stdout.trim().split("\n").map((l) => JSON.parse(l) as Figure);
   for (const variant of VARIANTS) {
     const mine = figs.filter((f) => f.variant === variant && !f.scan).map((f) => f.figure);
     for (
@@ -451,5 +438,5 @@ Deno.test("bench.ts --quick --json prints every figure of each variant and exits
 Deno.test("bench.ts rejects an unknown flag with exit code 2 and the usage", async () => {
   const out = await bench(["--bogus"]);
   assert.equal(out.code, 2);
-  assert.match(new TextDecoder().decode(out.stderr), /Unknown flag "--bogus"[\s\S]*deno task bench/);
+  assert.match(out.stderr, /Unknown flag "--bogus"[\s\S]*deno task bench/);
 });

@@ -4,10 +4,9 @@
  * spawn takes about a second.
  */
 import assert from "node:assert/strict";
+import { runCli as cli } from "./helpers/cli.ts";
 import { gaussian2d } from "../experiments/gaussian_2d.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
 const SMALL = [
   "--backend",
   "cpu",
@@ -20,25 +19,6 @@ const SMALL = [
   "--batch_size",
   "50",
 ];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], cwd = ROOT, env: Record<string, string> = {}): Promise<Result> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", `${ROOT}deno.json`, ...PERMS, `${ROOT}main.ts`, ...args],
-    cwd,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const out = await cmd.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("--list and --help print every experiment", async (t) => {
   await t.step("--list: name and description, exit 0", async () => {
@@ -118,7 +98,7 @@ Deno.test("a run writes its directory; overrides reach config.json; --json is pu
         "--run_name",
         "first",
         "--quiet",
-      ], dir);
+      ], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       const runs = [...Deno.readDirSync(`${dir}/runs`)].map((e) => e.name);
       assert.equal(runs.length, 1);
@@ -190,7 +170,9 @@ Deno.test("a run writes its directory; overrides reach config.json; --json is pu
         /error: Cannot load checkpoint ".*cut\.ckpt": file has \d+ bytes, its header expects \d+/,
       );
       assert.doesNotMatch(r.stderr, /\n\s+at /);
-      const d = await cli(["--resume", `${dir}/cut.ckpt`, "--backend", "cpu"], ROOT, { ECHOFLOW_DEBUG: "1" });
+      const d = await cli(["--resume", `${dir}/cut.ckpt`, "--backend", "cpu"], {
+        env: { ECHOFLOW_DEBUG: "1" },
+      });
       assert.equal(d.code, 1);
       assert.match(d.stderr, /\n\s+at /);
     });

@@ -4,26 +4,8 @@
  * tiny models (ESN 20, hidden 8, 1 epoch, the 3 most frequent classes), so each run takes a few seconds.
  */
 import assert from "node:assert/strict";
+import { runCli as cli } from "./helpers/cli.ts";
 import { ensureMiniTimit } from "../lib/data/timit/mod.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", `${ROOT}deno.json`, ...PERMS, `${ROOT}main.ts`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const tmp = await Deno.makeTempDir({ prefix: "esn_flow_timit_test_" });
 const corpus = `${tmp}/corpus`;

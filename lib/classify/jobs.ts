@@ -5,13 +5,11 @@
  * parent waits for all and fails, naming the shards, if any child fails.
  */
 import type { Config, ConfigSchema, ConfigValue } from "../config.ts";
-import { CHILD_JOB_ENV, RUN_NAME_FLAG } from "../cli/args.ts";
+import { CHILD_JOB_ENV, RUN_NAME_FLAG, RUN_PERMISSIONS } from "../cli/args.ts";
 
 /** The echoflow entry point and its config file (for the import map). */
 const MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
 const DENO_JSON = new URL("../../deno.json", import.meta.url).pathname;
-/** The permissions of `deno task run` (see deno.json). */
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--unstable-webgpu"];
 
 /**
  * `--key value` for every key of `cfg` that differs from its schema default or is in `explicit` (so a child
@@ -61,7 +59,7 @@ export async function runChildJobs(
 ): Promise<void> {
   const runs = jobs.map(async (job) => {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSIONS, "--config", DENO_JSON, MAIN_TS, ...job.args],
+      args: ["run", ...RUN_PERMISSIONS, "--config", DENO_JSON, MAIN_TS, ...job.args],
       stdin: "null",
       stdout: "null",
       // Tells the child CLI that the parent owns <run dir>/config.json (see lib/cli/main.ts).

@@ -122,3 +122,12 @@ export function configOverrides(
  * writes into the parent's run directory but leaves its config.json (the parent's command) alone.
  */
 export const CHILD_JOB_ENV = "ECHOFLOW_CHILD_JOB";
+
+/** The permissions of `deno task run` (deno.json): what a spawned echoflow process gets. */
+export const RUN_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "--unstable-webgpu",
+];
