@@ -12,6 +12,7 @@
  * 30, 2 hidden layers, Toeplitz, conn 10, spectral radius 0.8, leaking rate 0.5), Adam at lr 1e-4.
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { defineConfig, resolveConfig } from "../lib/config.ts";
 import { SequenceDataset } from "../lib/data/sequences.ts";
 import { attachStateCache, buildDynamicModel } from "../lib/dynamic/build.ts";
@@ -124,7 +125,7 @@ async function interleaved(
  * runs' weights included: well under 1 MB at the default sizes). The models keep their trained weights.
  */
 export async function timeTraining(runs: readonly Run[], spec: SizeSpec): Promise<TrainResult[]> {
-  const opts = runs.map(() => tf.train.adam(dynamicTrainingDefaults.lr));
+  const opts = runs.map(() => adam(dynamicTrainingDefaults.lr));
   const ms = runs.map((): number[] => []), frames = runs.map((): number[] => []), rss = runs.map(() => 0);
   try {
     await interleaved(runs, spec.warmup + spec.steps, async (run, k, i) => {

@@ -20,7 +20,7 @@
  * directory, then `true_hmm`) and summary.json. Running again with `--out RUN_DIR` (or `--resume RUN_DIR`)
  * skips finished classes and resumes interrupted ones from their `last.ckpt`.
  */
-import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { classRunDir } from "../lib/classify/per_class.ts";
 import { type VariantReport, variantReport } from "../lib/classify/report.ts";
 import { buildLikelihoodTable } from "../lib/classify/score.ts";
@@ -129,7 +129,7 @@ function trueNllPerFrame(hmm: GmmHmm, seqs: readonly Sequence[]): number {
   return -seqs.reduce((s, q) => s + gmmHmmLogProb(hmm, q), 0) / frames;
 }
 
-const adam = (cfg: Cfg) => tf.train.adam(cfg.lr);
+const adamOf = (cfg: Cfg) => adam(cfg.lr);
 
 function buildModel(cfg: Cfg, rng: Rng): DynamicModel {
   return buildDynamicModel(cfg, cfg.frame_dim, { rng, esnSeed: cfg.seed });
@@ -147,7 +147,7 @@ function classSpec(
       name: NAME,
       description: `class ${k} of ${NAME}`,
       config,
-      optimizer: adam,
+      optimizer: adamOf,
       async sample(model, _data, cfg, ctx, epoch) {
         const xs = await (model as DynamicModel).sample(sampleLengths(cfg, cfg.n_samples, ctx.rng), ctx.rng);
         const file = join(ctx.sampleDir, `samples_epoch${epoch}.json`);
@@ -232,7 +232,7 @@ async function run(cfg: Cfg, opts: RunOptions): Promise<Record<string, unknown>>
     load: (m) =>
       loadDynamicClassModel(
         m,
-        { name: NAME, optimizer: adam },
+        { name: NAME, optimizer: adamOf },
         cfg.frame_dim,
         (c) => buildModel(c, new Rng(0)),
       ),
@@ -304,6 +304,6 @@ export const esnFlowSynthetic: ExperimentSpec<typeof config, SequenceBatch> = {
     return Promise.resolve(seg.classData(names[0]).data);
   },
   model: (cfg, _data, ctx) => buildModel(cfg, ctx.rng),
-  optimizer: adam,
+  optimizer: adamOf,
   run,
 };

@@ -22,7 +22,7 @@
  * echoflow's `MINI_TIMIT.json`), `original` otherwise. A profile changes only keys whose value still equals
  * the schema default, so keys given on the command line win (`lib/classify/profile.ts` states the rule).
  */
-import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
 import { configArgs, runChildJobs } from "../lib/classify/jobs.ts";
@@ -104,7 +104,7 @@ function buildClassModel(cfg: TimitConfig, frameDim: number, cls: string): Dynam
 }
 
 /** Adam, as the original. */
-const adam = (cfg: TimitConfig) => tf.train.adam(cfg.lr);
+const adamOf = (cfg: TimitConfig) => adam(cfg.lr);
 
 /** The experiment of one class: its segments, its model (to which `attach` gives shared states), Adam. */
 function classSpec(
@@ -113,7 +113,7 @@ function classSpec(
   attach: (model: DynamicModel) => void,
 ): ExperimentSpec<typeof config, SequenceBatch> {
   return classExperiment(
-    { name: NAME, description: `${NAME}: the model of class ${cls}`, config, optimizer: adam },
+    { name: NAME, description: `${NAME}: the model of class ${cls}`, config, optimizer: adamOf },
     data,
     attach,
     (cfg) => buildClassModel(cfg, data.frameDim, cls),
@@ -124,7 +124,7 @@ function classSpec(
 function loadModel(m: FoundClassModel, frameDim: number): Promise<DynamicModel> {
   return loadDynamicClassModel<typeof config>(
     m,
-    { name: NAME, optimizer: adam },
+    { name: NAME, optimizer: adamOf },
     frameDim,
     (c) => buildClassModel(c, frameDim, m.cls),
   );

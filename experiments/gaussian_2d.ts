@@ -9,6 +9,7 @@
  * `ref_mle_test_nll`, the test NLL of that closed-form maximum-likelihood fit.
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { choice, ConfigError, float, int } from "../lib/config.ts";
 import { ArrayDataset, arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
 import { GaussianModel, gaussianNll, momentCholesky } from "../lib/models/gaussian.ts";
@@ -73,7 +74,7 @@ export const gaussian2d: ExperimentSpec<typeof config, VectorBatch> = {
     );
   },
   model: () => new GaussianModel(2),
-  optimizer: (cfg) => (cfg.optimizer === "sgd" ? tf.train.sgd(cfg.lr) : tf.train.adam(cfg.lr)),
+  optimizer: (cfg) => (cfg.optimizer === "sgd" ? tf.train.sgd(cfg.lr) : adam(cfg.lr)),
   async sample(model, _data, cfg, ctx, epoch) {
     const xs = await (model as GaussianModel).sample(cfg.n_samples, ctx.rng);
     const lines = ["x,y"];

@@ -8,6 +8,7 @@
  * experiment trains in minutes on a CPU. Numbers from the two profiles are not comparable.
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { readAndDispose } from "../lib/backend.ts";
 import { bool, choice, type Config, ConfigError, type Field, float, int, str } from "../lib/config.ts";
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
@@ -84,7 +85,7 @@ export const mnistDefaults = {
 export const mnistHooks = {
   syncReadback: true,
   data: (cfg: MnistCfg) => mnistData(cfg),
-  optimizer: (cfg: { readonly lr: number }) => tf.train.adam(cfg.lr, 0.9, 0.999),
+  optimizer: (cfg: { readonly lr: number }) => adam(cfg.lr, 0.9, 0.999),
   sample: (
     model: DensityModel<VectorBatch>,
     data: Dataset<VectorBatch>,

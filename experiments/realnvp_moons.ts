@@ -9,6 +9,7 @@
  * grid), and at the end `training_curve.png` from `metrics.jsonl`.
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { readAndDispose } from "../lib/backend.ts";
 import { choice, ConfigError, float, int } from "../lib/config.ts";
 import { ArrayDataset, arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
@@ -91,7 +92,7 @@ export const realnvpMoons: ExperimentSpec<typeof config, VectorBatch> = {
     );
   },
   model: (cfg, _data, ctx) => new FlowDensityModel<VectorBatch>(buildRealNVP(cfg, ctx.rng)),
-  optimizer: (cfg) => tf.train.adam(cfg.lr),
+  optimizer: (cfg) => adam(cfg.lr),
   async sample(model, data, cfg, ctx, epoch) {
     const flow = (model as FlowDensityModel<VectorBatch>).flow;
     const xy = head(data as ArrayDataset, "test", cfg.n_samples);

@@ -9,6 +9,7 @@
  * `timescaling.csv`, `timescaling.md` and the plot `timescaling.png` (ms per step against D = s^2).
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { choice, ConfigError, int, str } from "../lib/config.ts";
 import { ArrayDataset, arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
 import type { Bijector } from "../lib/flows/bijector.ts";
@@ -95,7 +96,7 @@ interface Row {
 async function timeOne(cfg: Cfg, kind: "fc" | "conv", side: number, snf: boolean): Promise<Row> {
   const rng = new Rng(cfg.seed);
   const model = timingModel(kind, side, snf, rng);
-  const opt = tf.train.adam(cfg.lr, 0.9, 0.999);
+  const opt = adam(cfg.lr, 0.9, 0.999);
   const d = side * side, b = cfg.batch_size;
   const times: number[] = [];
   try {
@@ -131,7 +132,7 @@ export const snfTimescaling: ExperimentSpec<typeof config, VectorBatch> = {
     );
   },
   model: (cfg) => timingModel("fc", sidesOf(cfg)[0], true, new Rng(cfg.seed)),
-  optimizer: (cfg) => tf.train.adam(cfg.lr, 0.9, 0.999),
+  optimizer: (cfg) => adam(cfg.lr, 0.9, 0.999),
   async run(cfg, opts) {
     if (!(cfg.steps >= 2 && cfg.warmup_steps >= 0)) {
       throw new ConfigError(`steps must be >= 2, got ${cfg.steps}`);

@@ -8,6 +8,7 @@
  * (inverse by R, the reference's sampling). `--profile quick` uses 10 layers and 2,000 points.
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "../lib/runner/adam.ts";
 import { readAndDispose } from "../lib/backend.ts";
 import { choice, ConfigError, int } from "../lib/config.ts";
 import { ArrayDataset, arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
@@ -71,7 +72,7 @@ export const toydensity: ExperimentSpec<typeof config, VectorBatch> = {
       selfNorm,
     );
   },
-  optimizer: (cfg) => tf.train.adam(cfg.lr, 0.9, 0.999),
+  optimizer: (cfg) => adam(cfg.lr, 0.9, 0.999),
   async sample(model, data, cfg, ctx, epoch) {
     const m = model as SelfNormFlowModel<VectorBatch>;
     const train = (data as ArrayDataset).splits.train.data;

@@ -15,11 +15,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Bijector, checkShape, type Transformed } from "../flows/bijector.ts";
 import type { ConditionerOptions } from "../nn/conditioner.ts";
+import type { Linear } from "../nn/linear.ts";
 import { childParameters, type NamedTensors } from "../nn/module.ts";
 import { ToeplitzLinear, toeplitzRowsT } from "../nn/toeplitz.ts";
 import type { Rng } from "../rng.ts";
 import { EsnFlowLayer } from "./esn_flow_layer.ts";
+import { type DenseWeights, fusedFlowLogProb } from "./fused_flow.ts";
 import { constantMatMul, matMul } from "./products.ts";
+
+function weightsOf(layer: Linear): DenseWeights {
+  return [layer.weight as tf.Tensor2D, layer.bias as tf.Tensor1D];
+}
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -106,6 +112,15 @@ export class EsnFlow implements Bijector {
     return tf.concat(this.layers.map((l) => l.conditioner.contextWeight()), 1);
   }
 
+  /** The frame blocks of all first layers side by side, `[D, L * l]`. */
+  frameWeight(): tf.Tensor2D {
+    const firsts = this.layers.map((l) => l.conditioner.first);
+    if (firsts.every((f) => f instanceof ToeplitzLinear)) {
+      return toeplitzRowsT(firsts as ToeplitzLinear[], 0, this.opts.frameDim);
+    }
+    return tf.concat(this.layers.map((l) => l.conditioner.frameWeight()), 1);
+  }
+
   /** The first-layer biases side by side, `[L * l]`. */
   contextBias(): tf.Tensor1D {
     return tf.concat(this.layers.map((l) => l.conditioner.firstBias()));
@@ -163,8 +178,27 @@ export class EsnFlow implements Bijector {
     return { y: x, logDet: logDet! };
   }
 
-  /** `log p(x | h)` per row given `hc = projectContext(h)`, `[R]`. */
+  /**
+   * `log p(x | h)` per row given `hc = projectContext(h)`, `[R]`: one op with a hand-written gradient
+   * (`fused_flow.ts`), the same values and gradients as {@link logProbComposed}.
+   */
   logProbProjected(x: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor1D {
+    return fusedFlowLogProb({
+      x,
+      hc,
+      frameWeight: this.frameWeight(),
+      rescale: this.rescale as tf.Tensor1D,
+      mask: this.layers[0].mask,
+      layers: this.layers.map(({ conditioner: c }) => ({
+        hidden: c.hidden.map(weightsOf),
+        slope: weightsOf(c.slope),
+        intercept: weightsOf(c.intercept),
+      })),
+    });
+  }
+
+  /** {@link logProbProjected} by composing the layers (autodiff; the reference the fused op is tested against). */
+  logProbComposed(x: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor1D {
     const { y, logDet } = this.forwardProjected(x, hc);
     return tf.add(logDet, standardNormalLogProb(y as tf.Tensor2D));
   }
