@@ -188,7 +188,7 @@ export class EsnFlow implements Bijector {
       hc,
       frameWeight: this.frameWeight(),
       rescale: this.rescale as tf.Tensor1D,
-      mask: this.layers[0].mask,
+      split: Math.floor(this.frameDim / 2),
       layers: this.layers.map(({ conditioner: c }) => ({
         hidden: c.hidden.map(weightsOf),
         slope: weightsOf(c.slope),
