@@ -5,8 +5,9 @@
  * Figures per backend and variant (see `run_backend.ts`): training ms per step and frames per second
  * (real frames; median over timed steps after warm-up, and total frames / total time as the peer counts
  * them), evaluation frames per second, ESN encoding and sampling frames per second, peak live tensors
- * and bytes during a step, resident set size. Then the peer's figures and the ratio
- * `echoflow train frames/s / best peer frames/s`. `--check_peer` instead checks that the same weights give
+ * and bytes during a step, resident set size. Then the peer's figures (training from the peer itself,
+ * evaluation from `peer_eval.py`, which times the peer's own model) and the ratios
+ * `echoflow frames/s / best peer frames/s` for training and for evaluation. `--check_peer` instead checks that the same weights give
  * the same log-likelihood in both (`peer_check.ts`). Tables on stdout, or one JSON line per figure with
  * `--json`; progress and notes on stderr. Usage: `deno task bench --help`.
  */
@@ -19,7 +20,7 @@ import { benchSequences } from "./data.ts";
 import { formatLoad, loadAverage } from "./machine.ts";
 import { buildBenchModel, FRAME_DIM } from "./measure.ts";
 import { CHECK_TOLERANCE, checkAgainstPeer } from "./peer_check.ts";
-import { findPython, peerFigures, type PythonInfo, runPeer } from "./peer.ts";
+import { findPython, PEER_EVAL_SCRIPT, peerFigures, type PythonInfo, runPeer } from "./peer.ts";
 import { type Figure, jsonLine, mainTable, medianOverRounds, ratioFigures, scalingTable } from "./report.ts";
 import { type BackendSpec, benchBackend, benchScalingPoint } from "./run_backend.ts";
 import { scalingPlot } from "./scaling_plot.ts";
@@ -105,14 +106,15 @@ function printTables(opts: BenchOptions, figures: readonly Figure[], notes: read
   const parts = [header(opts)];
   const main = mainTable(figures);
   if (main) parts.push(main);
-  const ratios = figures.filter((f) => f.bench === "ratio");
-  if (ratios.length) {
+  for (const phase of ["train", "eval"] as const) {
+    const ratios = figures.filter((f) => f.bench === "ratio" && f.figure === `${phase}_ratio_vs_best_peer`);
+    if (ratios.length === 0) continue;
     parts.push(
-      `Training throughput ratio, echoflow / best PyTorch variant (total frames / total time, same run${
-        opts.rounds > 1 ? `; median of ${opts.rounds} rounds` : ""
-      }):\n` +
-        ratios.map((r) => `  ${r.backend} ${r.variant}: ${r.value.toFixed(2)}  (${r.note})`).join("\n") +
-        "\nEvaluation: the PyTorch peer does not time evaluation, so there is no evaluation ratio.",
+      `${phase === "train" ? "Training" : "Evaluation"} throughput ratio, echoflow / best PyTorch variant ` +
+        `(total frames / total time, same run${
+          opts.rounds > 1 ? `; median of ${opts.rounds} rounds` : ""
+        }):\n` +
+        ratios.map((r) => `  ${r.backend} ${r.variant}: ${r.value.toFixed(2)}  (${r.note})`).join("\n"),
     );
   }
   for (const scan of ["esn_dim", "batch"] as const) {
@@ -192,7 +194,11 @@ async function measure(
         log(
           `[pytorch] ${py.python} (torch ${py.torch}, ${threads} threads): esn_dim ${s.esnDim}, batch ${s.batch}`,
         );
-        const run = () => runPeer(py.python, opts.peer, { ...s, steps: opts.steps, threads });
+        const args = { ...s, steps: opts.steps, threads };
+        const run = async () => [
+          ...await runPeer(py.python, opts.peer, args),
+          ...s.scan ? [] : await runPeer(py.python, opts.peer, args, PEER_EVAL_SCRIPT),
+        ];
         try {
           figures.push(...peerFigures(await phase(`pytorch ${threads} threads`, run), s.scan));
         } catch (e) {

@@ -4,11 +4,16 @@
  *
  *   {"peer": "pytorch", "torch": "1.13.0a0", "threads": 2, "variant": "packed", "batch": 128,
  *    "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 150.2, "frames_per_s": 6800.1}
+ *
+ * The peer times training only; `peer_eval.py` (ours) builds the peer's model and batches with the peer's
+ * own code and times evaluation, printing the same lines with `"phase": "eval"`.
  */
 import type { Figure } from "./report.ts";
 
 /** One line of the peer's output. */
 export interface PeerRecord {
+  /** What was timed: a training step (the peer itself) or an evaluation batch (`peer_eval.py`). */
+  readonly phase: "train" | "eval";
   readonly torch: string;
   readonly threads: number;
   readonly variant: string;
@@ -56,7 +61,14 @@ export function parsePeerLines(text: string): PeerRecord[] {
         `Peer output line ${i + 1}: field "variant" must be a string, got ${JSON.stringify(o.variant)}`,
       );
     }
+    const phase = o.phase ?? "train";
+    if (phase !== "train" && phase !== "eval") {
+      throw new Error(
+        `Peer output line ${i + 1}: field "phase" must be "train" or "eval", got ${JSON.stringify(phase)}`,
+      );
+    }
     out.push({
+      phase,
       torch: String(o.torch ?? "?"),
       threads: num("threads"),
       variant: o.variant,
@@ -70,7 +82,10 @@ export function parsePeerLines(text: string): PeerRecord[] {
   return out;
 }
 
-/** The peer's records as bench figures (ms per step and training frames per second per variant). */
+/**
+ * The peer's records as bench figures: per variant, ms per training step and training frames/s, or ms per
+ * evaluation batch and evaluation frames/s (total frames / total time, as echoflow's `_total` figures).
+ */
 export function peerFigures(records: readonly PeerRecord[], scan?: "esn_dim" | "batch"): Figure[] {
   return records.flatMap((r) => {
     const common = {
@@ -82,10 +97,15 @@ export function peerFigures(records: readonly PeerRecord[], scan?: "esn_dim" | "
       note: `torch ${r.torch}`,
       ...(scan ? { scan } : {}),
     };
-    return [
-      { ...common, figure: "train_ms_per_step", value: r.msPerStep, unit: "ms" },
-      { ...common, figure: "train_frames_per_s", value: r.framesPerS, unit: "frames/s" },
-    ];
+    return r.phase === "train"
+      ? [
+        { ...common, figure: "train_ms_per_step", value: r.msPerStep, unit: "ms" },
+        { ...common, figure: "train_frames_per_s", value: r.framesPerS, unit: "frames/s" },
+      ]
+      : [
+        { ...common, figure: "eval_ms_per_batch", value: r.msPerStep, unit: "ms" },
+        { ...common, figure: "eval_frames_per_s_total", value: r.framesPerS, unit: "frames/s" },
+      ];
   });
 }
 
@@ -143,9 +163,21 @@ export function peerArgs(a: PeerArgs): string[] {
   ];
 }
 
-/** Runs the peer script and returns its records; throws with the tail of its stderr when it fails. */
-export async function runPeer(python: string, script: string, a: PeerArgs): Promise<PeerRecord[]> {
-  const r = await run(python, [script, ...peerArgs(a)], 30 * 60_000);
+/** `peer_eval.py`, beside this file. */
+export const PEER_EVAL_SCRIPT = new URL("peer_eval.py", import.meta.url).pathname;
+
+/**
+ * Runs the peer script (or, with `evalScript`, that script on the peer) and returns its records; throws
+ * with the tail of its stderr when it fails.
+ */
+export async function runPeer(
+  python: string,
+  script: string,
+  a: PeerArgs,
+  evalScript?: string,
+): Promise<PeerRecord[]> {
+  const args = evalScript ? [evalScript, script, ...peerArgs(a)] : [script, ...peerArgs(a)];
+  const r = await run(python, args, 30 * 60_000);
   if (r.code !== 0) {
     const tail = r.stderr.trim().split("\n").slice(-5).join("\n");
     throw new Error(`PyTorch peer "${script}" failed (exit code ${r.code}):\n${tail}`);

@@ -1,10 +1,10 @@
 /**
  * The bench's figures and their output: one JSON line per figure (`--json`), or readable tables.
  *
- * A {@link Figure} is one measured number with what it was measured on. The ratio of training throughput
- * to the PyTorch peer ({@link ratioFigures}) divides echoflow's total frames / total seconds over the
- * timed steps by the peer's `frames_per_s`, which the peer computes the same way, so both sides of the
- * ratio use one definition.
+ * A {@link Figure} is one measured number with what it was measured on. The ratios of training and
+ * evaluation throughput to the PyTorch peer ({@link ratioFigures}) divide echoflow's total frames / total
+ * seconds over the timed steps (batches) by the peer's `frames_per_s`, which the peer (and `peer_eval.py`)
+ * computes the same way, so both sides of a ratio use one definition.
  */
 import { median } from "./data.ts";
 
@@ -65,6 +65,7 @@ export const FIGURE_LABELS: Readonly<Record<string, string>> = {
   train_frames_per_s_total: "train fr/s (sum)",
   eval_ms_per_batch: "eval ms/batch",
   eval_frames_per_s: "eval fr/s",
+  eval_frames_per_s_total: "eval fr/s (sum)",
   esn_encode_frames_per_s: "ESN encode fr/s",
   sample_frames_per_s: "sample fr/s",
   peak_tensors: "peak tensors",
@@ -141,33 +142,44 @@ export function scalingTable(figures: readonly Figure[], scan: "esn_dim" | "batc
 }
 
 /**
- * Ratios `echoflow / best peer` of training throughput, one per echoflow backend and variant at the main
- * size (the peer's best variant over original/cached/packed, measured at the same batch and esn_dim).
+ * Ratios `echoflow / best peer` of training and of evaluation throughput, one per echoflow backend and
+ * variant at the main size (the peer's best variant and thread count, measured at the same batch and
+ * esn_dim; evaluation only when `peer_eval.py` ran).
  */
 export function ratioFigures(figures: readonly Figure[]): Figure[] {
-  const ours = figures.filter((f) =>
-    f.bench === "echoflow" && !f.scan && f.figure === "train_frames_per_s_total"
-  );
   const out: Figure[] = [];
-  for (const f of ours) {
-    const peers = figures.filter((p) =>
-      p.bench === "pytorch" && !p.scan && p.figure === "train_frames_per_s" && p.batch === f.batch &&
-      p.esn_dim === f.esn_dim
-    );
-    if (peers.length === 0) continue;
-    const best = peers.reduce((a, b) => (b.value > a.value ? b : a));
-    out.push({
-      bench: "ratio",
-      backend: f.backend,
-      figure: "train_ratio_vs_best_peer",
-      value: f.value / best.value,
-      unit: "x",
-      variant: f.variant,
-      esn_dim: f.esn_dim,
-      batch: f.batch,
-      note: `echoflow ${f.backend} ${f.variant} ${Math.round(f.value)} fr/s / pytorch ${best.variant} ` +
-        `(${best.backend}) ${Math.round(best.value)} fr/s`,
-    });
+  for (const [phase, ourFigure, peerFigure] of RATIO_PAIRS) {
+    const ours = figures.filter((f) => f.bench === "echoflow" && !f.scan && f.figure === ourFigure);
+    for (const f of ours) {
+      const peers = figures.filter((p) =>
+        p.bench === "pytorch" && !p.scan && p.figure === peerFigure && p.batch === f.batch &&
+        p.esn_dim === f.esn_dim
+      );
+      if (peers.length === 0) continue;
+      const best = peers.reduce((a, b) => (b.value > a.value ? b : a));
+      out.push(ratioOf(phase, f, best));
+    }
   }
   return out;
+}
+
+/** echoflow's figure and the peer's that a ratio divides, for training and evaluation. */
+const RATIO_PAIRS = [
+  ["train", "train_frames_per_s_total", "train_frames_per_s"],
+  ["eval", "eval_frames_per_s_total", "eval_frames_per_s_total"],
+] as const;
+
+function ratioOf(phase: "train" | "eval", f: Figure, best: Figure): Figure {
+  return {
+    bench: "ratio",
+    backend: f.backend,
+    figure: `${phase}_ratio_vs_best_peer`,
+    value: f.value / best.value,
+    unit: "x",
+    variant: f.variant,
+    esn_dim: f.esn_dim,
+    batch: f.batch,
+    note: `echoflow ${f.backend} ${f.variant} ${Math.round(f.value)} fr/s / pytorch ${best.variant} ` +
+      `(${best.backend}) ${Math.round(best.value)} fr/s`,
+  };
 }

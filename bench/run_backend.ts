@@ -86,6 +86,7 @@ export async function benchBackend(spec: BackendSpec, log: (msg: string) => void
       emit("rss_bytes", train[k].rss, "bytes", { note: "whole process" });
       emit("eval_ms_per_batch", medianMs(ev[k]), "ms");
       emit("eval_frames_per_s", medianFramesPerSecond(ev[k]), "frames/s");
+      emit("eval_frames_per_s_total", totalFramesPerSecond(ev[k]), "frames/s");
     });
     if (spec.sampleReps > 0) {
       log(`  sampling ${spec.sampleReps} x ${spec.batch} sequences`);

@@ -208,10 +208,8 @@ export class EchoStateNetwork implements SequenceEncoder {
     return this.#attach(batch).states!;
   }
 
-  /** The states transposed, `[N, R]`: they are constants, so their products need no transposed matMul. */
-  constantStatesT(batch: SequenceBatch): tf.Tensor2D {
-    return this.#attach(batch).statesT()!;
-  }
+  /** The reservoir is fixed: its states need no gradient. */
+  readonly constantStates = true;
 
   /** Encodes the batch on the host unless it already carries this network's states; they stay attached. */
   #attach(batch: SequenceBatch): SequenceBatch {

@@ -134,12 +134,15 @@ const PEER_OUT = `Warning: something from torch
 {"peer": "pytorch", "torch": "1.13.0a0", "threads": 2, "variant": "original", "batch": 128, "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 600.5, "frames_per_s": 1700.0}
 {"peer": "pytorch", "torch": "1.13.0a0", "threads": 2, "variant": "packed", "batch": 128, "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 150.25, "frames_per_s": 6800.5}
 {"other": 1}
+{"peer": "pytorch", "phase": "eval", "torch": "1.13.0a0", "threads": 1, "variant": "packed", "batch": 128, "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 20.5, "frames_per_s": 50000.0}
 `;
 
 Deno.test("parsePeerLines() reads the peer's JSON lines and names a bad field", () => {
   const recs = parsePeerLines(PEER_OUT);
-  assert.equal(recs.length, 2);
+  assert.equal(recs.length, 3);
+  assert.deepEqual(recs.map((r) => r.phase), ["train", "train", "eval"]);
   assert.deepEqual(recs[1], {
+    phase: "train",
     torch: "1.13.0a0",
     threads: 2,
     variant: "packed",
@@ -153,8 +156,12 @@ Deno.test("parsePeerLines() reads the peer's JSON lines and names a bad field", 
     () => parsePeerLines('{"peer": "pytorch", "variant": "x", "threads": 1, "batch": "128"}'),
     /line 1: field "batch" must be a number, got "128"/,
   );
+  assert.throws(
+    () => parsePeerLines('{"peer": "pytorch", "phase": "test", "variant": "x", "threads": 1, "batch": 1}'),
+    /line 1: field "phase" must be "train" or "eval", got "test"/,
+  );
   const figs = peerFigures(recs);
-  assert.equal(figs.length, 4);
+  assert.equal(figs.length, 6);
   assert.deepEqual(
     figs.map((f) => [f.backend, f.variant, f.figure, f.value]),
     [
@@ -162,6 +169,8 @@ Deno.test("parsePeerLines() reads the peer's JSON lines and names a bad field", 
       ["torch-cpu-2t", "original", "train_frames_per_s", 1700],
       ["torch-cpu-2t", "packed", "train_ms_per_step", 150.25],
       ["torch-cpu-2t", "packed", "train_frames_per_s", 6800.5],
+      ["torch-cpu-1t", "packed", "eval_ms_per_batch", 20.5],
+      ["torch-cpu-1t", "packed", "eval_frames_per_s_total", 50000],
     ],
   );
   assert.deepEqual(peerArgs({ batch: 64, steps: 5, esnDim: 500, threads: 1 }), [
@@ -215,9 +224,23 @@ Deno.test("ratioFigures() divides echoflow's throughput by the best peer variant
     fig({ bench: "pytorch", variant: "packed", figure: "train_frames_per_s", value: 9e9, batch: 64 }),
   ];
   const r = ratioFigures(figures);
-  assert.deepEqual(r.map((f) => [f.variant, f.value]), [["cached", 1.25], ["recompute", 0.625]]);
+  assert.deepEqual(r.map((f) => [f.figure, f.variant, f.value]), [
+    ["train_ratio_vs_best_peer", "cached", 1.25],
+    ["train_ratio_vs_best_peer", "recompute", 0.625],
+  ]);
   assert.match(r[0].note!, /pytorch packed \(torch-cpu-1t\) 4000 fr\/s/);
   assert.deepEqual(ratioFigures(figures.filter((f) => f.bench === "echoflow")), []);
+  // Evaluation: echoflow's total-based figure against the peer's (peer_eval.py), never against training.
+  const withEval = [
+    ...figures,
+    fig({ figure: "eval_frames_per_s_total", value: 60000 }),
+    fig({ figure: "eval_frames_per_s", value: 1e9 }),
+    fig({ bench: "pytorch", backend: "torch-cpu-1t", figure: "eval_frames_per_s_total", value: 48000 }),
+    fig({ bench: "pytorch", backend: "torch-cpu-2t", figure: "eval_frames_per_s_total", value: 30000 }),
+  ];
+  const e = ratioFigures(withEval).filter((f) => f.figure === "eval_ratio_vs_best_peer");
+  assert.deepEqual(e.map((f) => [f.variant, f.value]), [["cached", 1.25]]);
+  assert.match(e[0].note!, /60000 fr\/s \/ pytorch cached \(torch-cpu-1t\) 48000 fr\/s/);
 });
 
 Deno.test("medianOverRounds() takes each figure's median over the rounds it appears in", () => {
@@ -398,6 +421,29 @@ Deno.test({
       model.dispose();
       await Deno.remove(file);
     }
+  },
+});
+
+Deno.test({
+  name: "peer_eval.py times the peer's own model in evaluation, padded and packed, in the peer's line format",
+  ignore: torch === null,
+  fn: async () => {
+    const out = await new Deno.Command(torch!.python, {
+      args: [
+        new URL("bench/peer_eval.py", ROOT).pathname,
+        new URL("../shared/peer/torch_esn_flow.py", ROOT).pathname,
+        ...peerArgs({ batch: 4, steps: 2, esnDim: 24, threads: 1 }),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const recs = parsePeerLines(new TextDecoder().decode(out.stdout));
+    assert.deepEqual(recs.map((r) => [r.phase, r.variant, r.batch, r.esnDim, r.threads]), [
+      ["eval", "cached", 4, 24, 1],
+      ["eval", "packed", 4, 24, 1],
+    ]);
+    for (const r of recs) assert.ok(r.framesPerS > 0 && r.msPerStep > 0);
   },
 });
 

@@ -45,7 +45,6 @@ export class SequenceBatch implements Batch {
   readonly segments: tf.Tensor1D;
   #statesHost: { values: Float32Array; dim: number; key: string } | null = null;
   #states: tf.Tensor2D | null = null;
-  #statesT: tf.Tensor2D | null = null;
   #paddedHost: Float32Array | null;
   #padded: tf.Tensor3D | null = null;
   #rowIndexTensor: tf.Tensor1D | null = null;
@@ -104,8 +103,7 @@ export class SequenceBatch implements Batch {
       throw new Error(`SequenceBatch: ${values.length} state values for ${this.frames} frames of ${dim}`);
     }
     this.#states?.dispose();
-    this.#statesT?.dispose();
-    this.#states = this.#statesT = null;
+    this.#states = null;
     this.#statesHost = { values, dim, key };
   }
 
@@ -119,15 +117,6 @@ export class SequenceBatch implements Batch {
     const s = this.#statesHost;
     if (s && !this.#states) this.#states = tf.keep(tf.tensor2d(s.values, [this.frames, s.dim]));
     return this.#states;
-  }
-
-  /** The attached states transposed, `[N, R]` (transposed on the host, kept), or null. */
-  statesT(): tf.Tensor2D | null {
-    const s = this.#statesHost;
-    if (s && !this.#statesT) {
-      this.#statesT = tf.keep(tf.tensor2d(transposeHost(s.values, this.frames, s.dim), [s.dim, this.frames]));
-    }
-    return this.#statesT;
   }
 
   /**
@@ -216,7 +205,7 @@ export class SequenceBatch implements Batch {
 
   dispose(): void {
     for (
-      const t of [this.x, this.segments, this.#states, this.#statesT, this.#padded, this.#rowIndexTensor]
+      const t of [this.x, this.segments, this.#states, this.#padded, this.#rowIndexTensor]
     ) t?.dispose();
   }
 }

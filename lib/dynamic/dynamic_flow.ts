@@ -36,7 +36,7 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
   /** `log p(x_t | h_{t-1})` of every real frame, packed order, `[R]`. */
   frameLogProb(batch: SequenceBatch): tf.Tensor1D {
     return tf.tidy(() =>
-      this.density.logProb(batch.x, this.encoder.states(batch), this.encoder.constantStatesT?.(batch))
+      this.density.logProb(batch.x, this.encoder.states(batch), this.encoder.constantStates)
     );
   }
 

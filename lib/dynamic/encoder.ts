@@ -18,11 +18,8 @@ export interface SequenceEncoder extends Module {
   readonly stateDim: number;
   /** `h_{t-1}` for every real frame of the batch, in packed order, `[R, N]`. */
   states(batch: SequenceBatch): tf.Tensor2D;
-  /**
-   * For an encoder without trainable parameters: the same states transposed, `[N, R]`, so that products
-   * with them need no transposed matMul in the backward pass (see `products.ts`). Absent otherwise.
-   */
-  constantStatesT?(batch: SequenceBatch): tf.Tensor2D;
+  /** True for an encoder without trainable parameters: its states need no gradient (see `products.ts`). */
+  readonly constantStates: boolean;
   /** The state before any frame, `[n, N]` (zeros). */
   initial(n: number): tf.Tensor2D;
   /** The next state after frames `x: [n, D]` from states `h: [n, N]`. */

@@ -126,10 +126,10 @@ export class EsnFlow implements Bijector {
     return tf.concat(this.layers.map((l) => l.conditioner.firstBias()));
   }
 
-  /** `h W + c`, `[R, L * l]` (see {@link contextWeight}; `hT`: the transpose of a constant `h`). */
-  projectContext(h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor2D {
+  /** `h W + c`, `[R, L * l]` (see {@link contextWeight}; `constant`: `h` needs no gradient). */
+  projectContext(h: tf.Tensor2D, constant = false): tf.Tensor2D {
     const w = this.contextWeight();
-    return tf.add(hT ? constantMatMul(h, hT, w) : matMul(h, w), this.contextBias());
+    return tf.add(constant ? constantMatMul(h, w) : matMul(h, w), this.contextBias());
   }
 
   #slices(hc: tf.Tensor2D): tf.Tensor2D[] {
@@ -203,10 +203,10 @@ export class EsnFlow implements Bijector {
     return tf.add(logDet, standardNormalLogProb(y as tf.Tensor2D));
   }
 
-  /** `log p(x | h)` per row, `x: [R, D]`, `h: [R, N]` (`hT`: the transpose of a constant `h`). */
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D {
+  /** `log p(x | h)` per row, `x: [R, D]`, `h: [R, N]` (`constant`: `h` needs no gradient). */
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, constant = false): tf.Tensor1D {
     this.#check(x, h);
-    return this.logProbProjected(x, this.projectContext(h, hT));
+    return this.logProbProjected(x, this.projectContext(h, constant));
   }
 
   parameters(): NamedTensors<tf.Variable> {

@@ -77,13 +77,13 @@ export class ContextGmm implements FrameDensity {
     return this.opts.contextDim;
   }
 
-  /** The mixture of each row's context `h: [R, N]` (`hT`: the transpose of a constant `h`). */
-  params(h: tf.Tensor2D, hT?: tf.Tensor2D): GmmParams {
+  /** The mixture of each row's context `h: [R, N]` (`constant`: `h` needs no gradient). */
+  params(h: tf.Tensor2D, constant = false): GmmParams {
     const { numComponents: k, frameDim: d } = this.opts;
     const rows = h.shape[0];
     const [first, ...rest] = this.hidden;
-    let q = hT
-      ? tf.relu(tf.add(constantMatMul(h, hT, first.weight as tf.Tensor2D), first.bias!)) as tf.Tensor2D
+    let q = constant
+      ? tf.relu(tf.add(constantMatMul(h, first.weight as tf.Tensor2D), first.bias!)) as tf.Tensor2D
       : dense(h, first, "relu");
     for (const layer of rest) q = dense(q, layer, "relu");
     const sigma = tf.add(tf.softplus(dense(q, this.stdHead, "linear")), this.minStd);
@@ -94,13 +94,13 @@ export class ContextGmm implements FrameDensity {
     };
   }
 
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D {
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, constant = false): tf.Tensor1D {
     if (x.shape[1] !== this.frameDim || h.shape[1] !== this.contextDim || x.shape[0] !== h.shape[0]) {
       throw new Error(
         `ContextGmm.logProb: x [${x.shape}] and h [${h.shape}] must be [R, ${this.frameDim}] and [R, ${this.contextDim}]`,
       );
     }
-    const { logW, mu, sigma } = this.params(h, hT);
+    const { logW, mu, sigma } = this.params(h, constant);
     const u = tf.div(tf.sub(tf.expandDims(x, 1), mu), sigma); // [R, K, D]
     const comp = tf.sub(
       tf.mul(-0.5, tf.sum(tf.square(u), -1)),

@@ -26,7 +26,7 @@ export interface FrameDensity extends Module {
    * `log p(x_r | h_r)` per row: `x: [R, D]`, `h: [R, N]` to `[R]`. `hT`, when given, is the transpose of a
    * constant `h` (no gradient), used for fast gradients of the context products (`products.ts`).
    */
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D;
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, constant?: boolean): tf.Tensor1D;
   /**
    * One draw `x_r ~ p(. | h_r)` per row, `[R, D]`; all randomness from `rng`. Asynchronous (component
    * choices are read back without blocking); manages its own intermediate tensors.
@@ -81,7 +81,7 @@ export class FlowMixture implements FrameDensity {
   }
 
   /** Context projections of every flow (and the gate logits), from one product: `[R, P_k]` each. */
-  #project(h: tf.Tensor2D, hT?: tf.Tensor2D): { parts: tf.Tensor2D[]; gate: tf.Tensor2D | null } {
+  #project(h: tf.Tensor2D, constant = false): { parts: tf.Tensor2D[]; gate: tf.Tensor2D | null } {
     const ws = this.flows.map((f) => f.contextWeight());
     const bs = this.flows.map((f) => f.contextBias());
     if (this.gate) {
@@ -89,7 +89,7 @@ export class FlowMixture implements FrameDensity {
       bs.push(this.gate.bias as tf.Variable<tf.Rank.R1>);
     }
     const w = ws.length === 1 ? ws[0] : tf.concat(ws, 1), b = bs.length === 1 ? bs[0] : tf.concat(bs);
-    const all = tf.add(hT ? constantMatMul(h, hT, w) : matMul(h, w), b) as tf.Tensor2D;
+    const all = tf.add(constant ? constantMatMul(h, w) : matMul(h, w), b) as tf.Tensor2D;
     const split = ws.length === 1 ? [all] : columnBlocks(all, ws.map((w) => w.shape[1]));
     return { parts: split.slice(0, this.flows.length), gate: this.gate ? split[this.flows.length] : null };
   }
@@ -100,13 +100,13 @@ export class FlowMixture implements FrameDensity {
     return tf.tile(tf.expandDims(tf.logSoftmax(this.logits!), 0), [rows, 1]) as tf.Tensor2D;
   }
 
-  logProb(x: tf.Tensor2D, h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor1D {
+  logProb(x: tf.Tensor2D, h: tf.Tensor2D, constant = false): tf.Tensor1D {
     if (x.shape[1] !== this.frameDim || h.shape[1] !== this.contextDim || x.shape[0] !== h.shape[0]) {
       throw new Error(
         `FlowMixture.logProb: x [${x.shape}] and h [${h.shape}] must be [R, ${this.frameDim}] and [R, ${this.contextDim}]`,
       );
     }
-    const { parts, gate } = this.#project(h, hT);
+    const { parts, gate } = this.#project(h, constant);
     const lps = this.flows.map((f, k) => f.logProbProjected(x, parts[k]));
     if (lps.length === 1) return lps[0];
     return tf.logSumExp(tf.add(tf.stack(lps, 1), this.#logWeights(x.shape[0], gate)), 1) as tf.Tensor1D;

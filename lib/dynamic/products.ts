@@ -4,8 +4,7 @@
  * tfjs-backend-wasm 4.22 runs `matMul` with `transposeA` or `transposeB` ~15x slower than a plain one
  * (measured at [974, 1000]^T x [974, 120]: 137-190 ms against 8.6 ms for the pre-transposed product), and
  * autodiff of `y = a b` computes exactly those: `da = dy b^T`, `db = a^T dy`. These versions transpose
- * explicitly (cheap for the small weights) or take the transpose from the caller (the ESN states, which
- * are constants, are transposed once on the host), and otherwise compute the same values.
+ * explicitly and otherwise compute the same values.
  */
 import * as tf from "@tensorflow/tfjs";
 import { matMulFastGrad } from "../nn/linear.ts";
@@ -20,11 +19,16 @@ function custom(f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.T
   });
 }
 
-/** `a w` for a constant `a` (no gradient) given with its transpose `aT`: `dw = aT dy`. */
-export function constantMatMul(a: tf.Tensor2D, aT: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+/**
+ * `a w` for a constant `a` (no gradient; the ESN states, which the batch owns and keeps alive through the
+ * backward pass) with `dw = transpose(a) dy`, `a` transposed by a kernel when the gradient is needed.
+ * (Transposing the states on the host for every batch, which this replaces, cost the same time per
+ * training step on wasm, measured, and kept a second copy of the states.)
+ */
+export function constantMatMul(a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const f = custom(([wv]) => ({
     value: tf.matMul(a, wv as tf.Tensor2D),
-    gradFunc: (dy) => tf.matMul(aT, dy as tf.Tensor2D),
+    gradFunc: (dy) => tf.matMul(tf.transpose(a), dy as tf.Tensor2D),
   }));
   return f(w) as tf.Tensor2D;
 }

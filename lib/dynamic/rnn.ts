@@ -37,6 +37,8 @@ export class RecurrentEncoder implements SequenceEncoder {
   readonly frameDim: number;
   readonly stateDim: number;
   readonly cell: CellType;
+  /** Trained: gradients flow into the states. */
+  readonly constantStates = false;
   /** `[D, G * N]` and `[N, G * N]` with G = 3 gates (r, u, n) for the GRU, 1 for the RNN. */
   readonly inputWeight: tf.Variable;
   readonly inputBias: tf.Variable;

@@ -88,12 +88,12 @@ export class ContextConditioner implements Module {
   }
 
   /**
-   * `h W_1h + c_1`, `[R, l]`: the part of the first layer that both couplings share (`hT`: the transpose
-   * of a constant `h`, see `lib/dynamic/products.ts`).
+   * `h W_1h + c_1`, `[R, l]`: the part of the first layer that both couplings share (`constant`: `h` needs
+   * no gradient, as the ESN states, see `lib/dynamic/products.ts`).
    */
-  projectContext(h: tf.Tensor2D, hT?: tf.Tensor2D): tf.Tensor2D {
+  projectContext(h: tf.Tensor2D, constant = false): tf.Tensor2D {
     const w = this.contextWeight();
-    return tf.add(hT ? products.constantMatMul(h, hT, w) : products.matMul(h, w), this.firstBias());
+    return tf.add(constant ? products.constantMatMul(h, w) : products.matMul(h, w), this.firstBias());
   }
 
   /**
