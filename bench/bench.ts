@@ -6,7 +6,7 @@
  * (real frames; median over timed steps after warm-up, and total frames / total time as the peer counts
  * them), evaluation frames per second, ESN encoding and sampling frames per second, peak live tensors
  * and bytes during a step, resident set size. Then the peer's figures (training from the peer itself,
- * evaluation from `peer_eval.py`, which times the peer's own model) and the ratios
+ * evaluation from `peer_driver.py`, which times the peer's own model) and the ratios
  * `echoflow frames/s / best peer frames/s` for training and for evaluation. `--check_peer` instead checks that the same weights give
  * the same log-likelihood in both (`peer_check.ts`). Tables on stdout, or one JSON line per figure with
  * `--json`; progress and notes on stderr. Usage: `deno task bench --help`.
@@ -16,11 +16,12 @@ import { describeAdapter, isHardwareAdapter, selectBackend } from "../lib/backen
 import { Rng } from "../lib/rng.ts";
 import { writePng } from "../lib/plot/mod.ts";
 import { BENCH_USAGE, BenchArgError, type BenchBackend, type BenchOptions, parseBenchArgs } from "./args.ts";
-import { benchSequences } from "./data.ts";
+import { benchSequences, totalFramesPerSecond } from "./data.ts";
 import { formatLoad, loadAverage } from "./machine.ts";
 import { buildBenchModel, FRAME_DIM } from "./measure.ts";
 import { CHECK_TOLERANCE, checkAgainstPeer } from "./peer_check.ts";
-import { findPython, PEER_EVAL_SCRIPT, peerFigures, type PythonInfo, runPeer } from "./peer.ts";
+import { pairedRun, PeerServer, type PeerStepSpec } from "./paired.ts";
+import { findPython, peerFigures, type PythonInfo, runPeer } from "./peer.ts";
 import { type Figure, jsonLine, mainTable, medianOverRounds, ratioFigures, scalingTable } from "./report.ts";
 import { type BackendSpec, benchBackend, benchScalingPoint } from "./run_backend.ts";
 import { scalingPlot } from "./scaling_plot.ts";
@@ -106,16 +107,27 @@ function printTables(opts: BenchOptions, figures: readonly Figure[], notes: read
   const parts = [header(opts)];
   const main = mainTable(figures);
   if (main) parts.push(main);
+  const rounds = opts.rounds > 1 ? `; median of ${opts.rounds} rounds` : "";
   for (const phase of ["train", "eval"] as const) {
-    const ratios = figures.filter((f) => f.bench === "ratio" && f.figure === `${phase}_ratio_vs_best_peer`);
-    if (ratios.length === 0) continue;
-    parts.push(
-      `${phase === "train" ? "Training" : "Evaluation"} throughput ratio, echoflow / best PyTorch variant ` +
-        `(total frames / total time, same run${
-          opts.rounds > 1 ? `; median of ${opts.rounds} rounds` : ""
-        }):\n` +
-        ratios.map((r) => `  ${r.backend} ${r.variant}: ${r.value.toFixed(2)}  (${r.note})`).join("\n"),
-    );
+    const what = phase === "train" ? "Training" : "Evaluation";
+    const sections = [
+      [
+        `paired_${phase}_ratio`,
+        `${what} throughput ratio, echoflow / fastest PyTorch configuration, steps alternating`,
+      ],
+      [
+        `${phase}_ratio_vs_best_peer`,
+        `${what} throughput ratio, echoflow / best PyTorch variant, separate phases`,
+      ],
+    ];
+    for (const [figure, title] of sections) {
+      const ratios = figures.filter((f) => f.bench === "ratio" && f.figure === figure);
+      if (ratios.length === 0) continue;
+      parts.push(
+        `${title} (total frames / total time, same run${rounds}):\n` +
+          ratios.map((r) => `  ${r.backend} ${r.variant}: ${r.value.toFixed(2)}  (${r.note})`).join("\n"),
+      );
+    }
   }
   for (const scan of ["esn_dim", "batch"] as const) {
     const t = scalingTable(figures, scan);
@@ -131,6 +143,62 @@ function printTables(opts: BenchOptions, figures: readonly Figure[], notes: read
   }
   if (notes.length) parts.push(notes.map((n) => `note: ${n}`).join("\n"));
   console.log(parts.join("\n\n"));
+}
+
+/** The peer's fastest configuration for a phase among `figures` (this round's separate peer runs). */
+function bestPeer(figures: readonly Figure[], phase: "train" | "eval"): PeerStepSpec | null {
+  const name = phase === "train" ? "train_frames_per_s" : "eval_frames_per_s_total";
+  const peers = figures.filter((f) => f.bench === "pytorch" && !f.scan && f.figure === name);
+  if (peers.length === 0) return null;
+  const best = peers.reduce((a, b) => (b.value > a.value ? b : a));
+  const threads = Number(/torch-cpu-(\d+)t/.exec(best.backend)?.[1]);
+  return Number.isInteger(threads) ? { phase, variant: best.variant, threads } : null;
+}
+
+/**
+ * The paired ratios on `backend` (echoflow's cached variant and the peer's fastest configuration taking
+ * turns step by step, `paired.ts`), for training and evaluation.
+ */
+async function pairedFigures(
+  opts: BenchOptions,
+  backend: BenchBackend,
+  py: PythonInfo,
+  figures: readonly Figure[],
+  notes: string[],
+): Promise<Figure[]> {
+  await selectBackend(backend);
+  const out: Figure[] = [];
+  for (const phase of ["train", "eval"] as const) {
+    const spec = bestPeer(figures, phase);
+    if (!spec) continue;
+    log(
+      `[paired ${backend}] ${phase}: echoflow cached and pytorch ${spec.variant} (${spec.threads} threads) alternating`,
+    );
+    try {
+      const server = await PeerServer.start(py.python, opts.peer, spec, opts);
+      try {
+        const r = await pairedRun(server, phase, opts);
+        const [ours, theirs] = [r.ours, r.peer].map((t) => Math.round(totalFramesPerSecond(t)));
+        out.push({
+          bench: "ratio",
+          backend,
+          figure: `paired_${phase}_ratio`,
+          value: r.ratio,
+          unit: "x",
+          variant: "cached",
+          esn_dim: opts.esnDim,
+          batch: opts.batch,
+          note:
+            `alternating steps: echoflow ${ours} fr/s, pytorch ${spec.variant} ${spec.threads}t ${theirs} fr/s`,
+        });
+      } finally {
+        await server.close();
+      }
+    } catch (e) {
+      notes.push(`paired ${phase} comparison on ${backend} failed: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+  return out;
 }
 
 /** The throughput figures: every backend, the scaling runs, the peer, and the ratios. */
@@ -197,7 +265,7 @@ async function measure(
         const args = { ...s, steps: opts.steps, threads };
         const run = async () => [
           ...await runPeer(py.python, opts.peer, args),
-          ...s.scan ? [] : await runPeer(py.python, opts.peer, args, PEER_EVAL_SCRIPT),
+          ...s.scan ? [] : await runPeer(py.python, opts.peer, args, "eval"),
         ];
         try {
           figures.push(...peerFigures(await phase(`pytorch ${threads} threads`, run), s.scan));
@@ -210,6 +278,13 @@ async function measure(
     }
   }
   figures.push(...ratioFigures(figures));
+  if (py && !opts.scalingOnly) {
+    for (const backend of backends.filter((b) => b !== "cpu")) {
+      figures.push(
+        ...await phase(`paired ${backend}`, () => pairedFigures(opts, backend, py, figures, notes)),
+      );
+    }
+  }
   if (loads.length) {
     const cpus = navigator.hardwareConcurrency;
     notes.push(`${round}1-minute load average before-after each phase (${cpus} CPUs): ${loads.join(", ")}`);

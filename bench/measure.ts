@@ -74,7 +74,7 @@ export function timeEncoding(model: DynamicModel, data: SequenceDataset, esnDim:
 }
 
 /** One runner-style training step on batch `i`; returns the real frames of the batch. */
-async function step(run: Run, opt: tf.Optimizer, i: number, b: number): Promise<number> {
+export async function step(run: Run, opt: tf.Optimizer, i: number, b: number): Promise<number> {
   const batch = run.data.batch("train", batchIds(i, b));
   try {
     const loss = trainStep(run.model, opt, batch, null);
@@ -158,21 +158,27 @@ export async function timeEvaluation(runs: readonly Run[], spec: SizeSpec): Prom
   await interleaved(runs, spec.warmup + spec.steps - first, async (run, k, j) => {
     const i = first + j;
     const t0 = performance.now();
-    const batch = run.data.batch("train", batchIds(i, spec.batch));
-    try {
-      const s = tf.tidy(() => tf.sum(run.model.logProb(batch)));
-      const value = (await s.data())[0];
-      s.dispose();
-      if (!Number.isFinite(value)) throw new Error(`bench: log-likelihood is ${value} at batch ${i}`);
-    } finally {
-      batch.dispose();
-    }
+    const n = await evalBatch(run, i, spec.batch);
     if (j > 0 || spec.warmup === 0) {
       ms[k].push(performance.now() - t0);
-      frames[k].push(batch.frames);
+      frames[k].push(n);
     }
   });
   return ms.map((m, k) => ({ ms: m, frames: frames[k] }));
+}
+
+/** One runner-style evaluation of batch `i` (`sum(logProb)`, read back); returns its real frames. */
+export async function evalBatch(run: Run, i: number, b: number): Promise<number> {
+  const batch = run.data.batch("train", batchIds(i, b));
+  try {
+    const s = tf.tidy(() => tf.sum(run.model.logProb(batch)));
+    const value = (await s.data())[0];
+    s.dispose();
+    if (!Number.isFinite(value)) throw new Error(`bench: log-likelihood is ${value} at batch ${i}`);
+    return batch.frames;
+  } finally {
+    batch.dispose();
+  }
 }
 
 /**

@@ -5,14 +5,15 @@
  *   {"peer": "pytorch", "torch": "1.13.0a0", "threads": 2, "variant": "packed", "batch": 128,
  *    "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 150.2, "frames_per_s": 6800.1}
  *
- * The peer times training only; `peer_eval.py` (ours) builds the peer's model and batches with the peer's
- * own code and times evaluation, printing the same lines with `"phase": "eval"`.
+ * The peer times training only; `peer_driver.py` (ours) builds the peer's model and batches with the peer's
+ * own code and times evaluation (`eval` mode), printing the same lines with `"phase": "eval"`, or runs
+ * steps on demand for the paired comparison (`serve` mode, `paired.ts`).
  */
 import type { Figure } from "./report.ts";
 
 /** One line of the peer's output. */
 export interface PeerRecord {
-  /** What was timed: a training step (the peer itself) or an evaluation batch (`peer_eval.py`). */
+  /** What was timed: a training step (the peer itself) or an evaluation batch (`peer_driver.py eval`). */
   readonly phase: "train" | "eval";
   readonly torch: string;
   readonly threads: number;
@@ -163,20 +164,20 @@ export function peerArgs(a: PeerArgs): string[] {
   ];
 }
 
-/** `peer_eval.py`, beside this file. */
-export const PEER_EVAL_SCRIPT = new URL("peer_eval.py", import.meta.url).pathname;
+/** `peer_driver.py`, beside this file. */
+export const PEER_DRIVER = new URL("peer_driver.py", import.meta.url).pathname;
 
 /**
- * Runs the peer script (or, with `evalScript`, that script on the peer) and returns its records; throws
- * with the tail of its stderr when it fails.
+ * Runs the peer script (training figures), or with `phase` "eval" `peer_driver.py` on it (evaluation
+ * figures), and returns the records; throws with the tail of its stderr when it fails.
  */
 export async function runPeer(
   python: string,
   script: string,
   a: PeerArgs,
-  evalScript?: string,
+  phase: "train" | "eval" = "train",
 ): Promise<PeerRecord[]> {
-  const args = evalScript ? [evalScript, script, ...peerArgs(a)] : [script, ...peerArgs(a)];
+  const args = phase === "eval" ? [PEER_DRIVER, script, "eval", ...peerArgs(a)] : [script, ...peerArgs(a)];
   const r = await run(python, args, 30 * 60_000);
   if (r.code !== 0) {
     const tail = r.stderr.trim().split("\n").slice(-5).join("\n");

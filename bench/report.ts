@@ -3,7 +3,7 @@
  *
  * A {@link Figure} is one measured number with what it was measured on. The ratios of training and
  * evaluation throughput to the PyTorch peer ({@link ratioFigures}) divide echoflow's total frames / total
- * seconds over the timed steps (batches) by the peer's `frames_per_s`, which the peer (and `peer_eval.py`)
+ * seconds over the timed steps (batches) by the peer's `frames_per_s`, which the peer (and `peer_driver.py`)
  * computes the same way, so both sides of a ratio use one definition.
  */
 import { median } from "./data.ts";
@@ -144,7 +144,7 @@ export function scalingTable(figures: readonly Figure[], scan: "esn_dim" | "batc
 /**
  * Ratios `echoflow / best peer` of training and of evaluation throughput, one per echoflow backend and
  * variant at the main size (the peer's best variant and thread count, measured at the same batch and
- * esn_dim; evaluation only when `peer_eval.py` ran).
+ * esn_dim; evaluation only when `peer_driver.py` ran).
  */
 export function ratioFigures(figures: readonly Figure[]): Figure[] {
   const out: Figure[] = [];

@@ -24,6 +24,7 @@ import { parseLoadAverage } from "../bench/machine.ts";
 import { peakMemoryOf } from "../bench/memory.ts";
 import { exportForPeer, maxRelativeError, torchName } from "../bench/peer_check.ts";
 import { findPython, parsePeerLines, peerArgs, peerFigures } from "../bench/peer.ts";
+import { pairedRun, PeerServer } from "../bench/paired.ts";
 import {
   type Figure,
   formatValue,
@@ -230,7 +231,7 @@ Deno.test("ratioFigures() divides echoflow's throughput by the best peer variant
   ]);
   assert.match(r[0].note!, /pytorch packed \(torch-cpu-1t\) 4000 fr\/s/);
   assert.deepEqual(ratioFigures(figures.filter((f) => f.bench === "echoflow")), []);
-  // Evaluation: echoflow's total-based figure against the peer's (peer_eval.py), never against training.
+  // Evaluation: echoflow's total-based figure against the peer's (peer_driver.py eval), never against training.
   const withEval = [
     ...figures,
     fig({ figure: "eval_frames_per_s_total", value: 60000 }),
@@ -425,13 +426,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "peer_eval.py times the peer's own model in evaluation, padded and packed, in the peer's line format",
+  name:
+    "peer_driver.py eval times the peer's own model in evaluation, padded and packed, in the peer's format",
   ignore: torch === null,
   fn: async () => {
     const out = await new Deno.Command(torch!.python, {
       args: [
-        new URL("bench/peer_eval.py", ROOT).pathname,
+        new URL("bench/peer_driver.py", ROOT).pathname,
         new URL("../shared/peer/torch_esn_flow.py", ROOT).pathname,
+        "eval",
         ...peerArgs({ batch: 4, steps: 2, esnDim: 24, threads: 1 }),
       ],
       stdout: "piped",
@@ -445,6 +448,53 @@ Deno.test({
     ]);
     for (const r of recs) assert.ok(r.framesPerS > 0 && r.msPerStep > 0);
   },
+});
+
+Deno.test({
+  name: "paired runs alternate echoflow's and the peer's steps and divide their throughputs",
+  ignore: torch === null,
+  fn: async () => {
+    await selectBackend("wasm");
+    const size = { esnDim: 24, batch: 4, steps: 3, warmup: 1, seed: 0 };
+    for (const phase of ["train", "eval"] as const) {
+      const server = await PeerServer.start(
+        torch!.python,
+        new URL("../shared/peer/torch_esn_flow.py", ROOT).pathname,
+        { phase, variant: "packed", threads: 1 },
+        size,
+      );
+      try {
+        const before = tf.memory().numTensors;
+        const r = await pairedRun(server, phase, size);
+        assert.equal(tf.memory().numTensors, before, "the paired run leaks tensors");
+        for (const t of [r.ours, r.peer]) {
+          assert.equal(t.ms.length, 3);
+          assert.ok(t.frames.every((n) => n >= 2 * 4 && n <= 40 * 4), `frames ${t.frames}`);
+        }
+        assert.ok(Math.abs(r.ratio - totalFramesPerSecond(r.ours) / totalFramesPerSecond(r.peer)) < 1e-12);
+      } finally {
+        await server.close();
+      }
+    }
+  },
+});
+
+Deno.test("PeerServer.start() fails with the driver's error when the driver cannot run", async () => {
+  await assert.rejects(
+    PeerServer.start(
+      "/bin/false",
+      "/nonexistent/peer.py",
+      { phase: "train", variant: "packed", threads: 1 },
+      {
+        esnDim: 8,
+        batch: 2,
+        steps: 1,
+        warmup: 0,
+        seed: 0,
+      },
+    ),
+    /peer_driver\.py ended early/,
+  );
 });
 
 /** Runs `bench/bench.ts` as `deno task bench` does. */
