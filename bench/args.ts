@@ -12,7 +12,7 @@ export type BenchBackend = (typeof BENCH_BACKENDS)[number];
  * How the ESN states reach a training step: `cached` (computed once per data set, the runner's default
  * when they fit in `esn_cache_mb`) or `recompute` (the ESN is run on every batch, as without a cache).
  */
-export const VARIANTS = ["cached", "recompute"] as const;
+export const VARIANTS = ["cached", "recompute", "parallel"] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export interface BenchOptions {
@@ -100,7 +100,8 @@ export const BENCH_USAGE =
 4 flow layers, hidden 30, 2 hidden layers, Toeplitz, Adam 1e-4) on TIMIT-like batches, and of the PyTorch peer.
 
   --backends LIST    wasm,cpu,webgpu (default: every available one; webgpu only on a hardware adapter)
-  --variants LIST    cached,recompute (default both): ESN states computed once, or per batch
+  --variants LIST    cached,recompute,parallel (default all): ESN states computed once, or per batch, or
+                     computed once with each step split across 2 threads (train_threads 2)
   --steps N          timed training steps (default 10), after --warmup N untimed ones (default 3)
   --cpu_steps N      at most N timed steps after 1 warm-up step on the slow cpu backend (default 3)
   --rounds N         repeat everything (echoflow, then the peer) N times; report medians (default 1)

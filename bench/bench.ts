@@ -168,16 +168,23 @@ async function pairedFigures(
 ): Promise<Figure[]> {
   await selectBackend(backend);
   const out: Figure[] = [];
-  for (const phase of ["train", "eval"] as const) {
+  // Training for each trained variant with cached states (1 or 2 threads); evaluation is one-threaded.
+  const jobs: [("train" | "eval"), "cached" | "parallel"][] = [
+    ...(["cached", "parallel"] as const).filter((v) => opts.variants.includes(v)).map((v) =>
+      ["train", v] as ["train", "cached" | "parallel"]
+    ),
+    ["eval", "cached"],
+  ];
+  for (const [phase, variant] of jobs) {
     const spec = bestPeer(figures, phase);
-    if (!spec) continue;
+    if (!spec || (variant === "parallel" && backend === "webgpu")) continue;
     log(
-      `[paired ${backend}] ${phase}: echoflow cached and pytorch ${spec.variant} (${spec.threads} threads) alternating`,
+      `[paired ${backend}] ${phase}: echoflow ${variant} and pytorch ${spec.variant} (${spec.threads} threads) alternating`,
     );
     try {
       const server = await PeerServer.start(py.python, opts.peer, spec, opts);
       try {
-        const r = await pairedRun(server, phase, opts);
+        const r = await pairedRun(server, phase, opts, variant === "parallel" ? 2 : 1);
         const [ours, theirs] = [r.ours, r.peer].map((t) => Math.round(totalFramesPerSecond(t)));
         out.push({
           bench: "ratio",
@@ -185,7 +192,7 @@ async function pairedFigures(
           figure: `paired_${phase}_ratio`,
           value: r.ratio,
           unit: "x",
-          variant: "cached",
+          variant,
           esn_dim: opts.esnDim,
           batch: opts.batch,
           note:
@@ -195,7 +202,9 @@ async function pairedFigures(
         await server.close();
       }
     } catch (e) {
-      notes.push(`paired ${phase} comparison on ${backend} failed: ${e instanceof Error ? e.message : e}`);
+      notes.push(
+        `paired ${phase} comparison (${variant}) on ${backend} failed: ${e instanceof Error ? e.message : e}`,
+      );
     }
   }
   return out;
@@ -220,15 +229,19 @@ async function measure(
   for (const backend of backends) {
     const info = await selectBackend(backend);
     log(`[${backend}] ${backend === "webgpu" ? info.adapter : "tfjs " + tf.getBackend()}`);
+    // Data-parallel steps run on wasm and cpu only (a GPU is one device).
+    const variants = backend === "webgpu" ? opts.variants.filter((v) => v !== "parallel") : opts.variants;
+    if (variants.length === 0) continue;
     const spec: BackendSpec = backend === "cpu"
       ? {
         ...opts,
+        variants,
         backend,
         steps: Math.min(opts.steps, opts.cpuSteps),
         warmup: Math.min(opts.warmup, 1),
         sampleReps: Math.min(opts.sampleReps, 1),
       }
-      : { ...opts, backend };
+      : { ...opts, variants, backend };
     if (spec.steps !== opts.steps || spec.warmup !== opts.warmup) {
       notes.push(`${backend}: ${spec.warmup} warm-up + ${spec.steps} timed steps (--cpu_steps)`);
     }

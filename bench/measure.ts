@@ -23,6 +23,7 @@ import {
 } from "../lib/dynamic/config.ts";
 import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
 import { Rng } from "../lib/rng.ts";
+import type { DataParallel } from "../lib/parallel/data_parallel.ts";
 import { trainStep } from "../lib/runner/train_step.ts";
 import { batchIds, benchSequences, type Timings } from "./data.ts";
 import { type PeakMemory, peakMemoryOf, rssBytes } from "./memory.ts";
@@ -77,9 +78,13 @@ export function timeEncoding(model: DynamicModel, data: SequenceDataset, esnDim:
 export async function step(run: Run, opt: tf.Optimizer, i: number, b: number): Promise<number> {
   const batch = run.data.batch("train", batchIds(i, b));
   try {
-    const loss = trainStep(run.model, opt, batch, null);
-    const value = (await loss.data())[0];
-    loss.dispose();
+    let value: number;
+    if (run.parallel) value = await run.parallel.step(batch, opt, null);
+    else {
+      const loss = trainStep(run.model, opt, batch, null);
+      value = (await loss.data())[0];
+      loss.dispose();
+    }
     if (!Number.isFinite(value)) throw new Error(`bench: training loss is ${value} at step ${i}`);
     return batch.frames;
   } finally {
@@ -91,6 +96,8 @@ export async function step(run: Run, opt: tf.Optimizer, i: number, b: number): P
 export interface Run {
   readonly model: DynamicModel;
   readonly data: SequenceDataset;
+  /** Data-parallel steps (the `parallel` variant), or none. */
+  readonly parallel?: DataParallel | null;
 }
 
 /** What {@link timeTraining} measured for one run. */

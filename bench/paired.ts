@@ -10,6 +10,7 @@
  * way. The ratio is (echoflow frames / echoflow seconds) / (peer frames / peer seconds) over the timed
  * steps, the definition of the separate-phase ratio.
  */
+import { DataParallel } from "../lib/parallel/data_parallel.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { type Timings, totalFramesPerSecond } from "./data.ts";
 import { benchDataset, buildBenchModel, evalBatch, type SizeSpec, step, timeEncoding } from "./measure.ts";
@@ -107,14 +108,18 @@ export interface Paired {
 
 /**
  * `size.warmup + size.steps` alternating steps (echoflow first, then the peer; warm-up steps untimed) of
- * echoflow's cached-state model on the current backend and the peer as `server` runs it.
+ * echoflow's cached-state model on the current backend (training on `threads` threads) and the peer as
+ * `server` runs it.
  */
 export async function pairedRun(
   server: PeerServer,
   phase: "train" | "eval",
   size: SizeSpec,
+  threads = 1,
 ): Promise<Paired> {
-  const run = { data: benchDataset(size), model: buildBenchModel(size.esnDim, size.seed) };
+  const model = buildBenchModel(size.esnDim, size.seed);
+  const parallel = threads > 1 ? await DataParallel.start(model, threads) : null;
+  const run = { data: benchDataset(size), model, parallel };
   const opt = adam(1e-4);
   const ours = { ms: [] as number[], frames: [] as number[] };
   const peer = { ms: [] as number[], frames: [] as number[] };
@@ -132,6 +137,7 @@ export async function pairedRun(
       peer.frames.push(p.frames);
     }
   } finally {
+    parallel?.close();
     opt.dispose();
     run.model.dispose();
   }

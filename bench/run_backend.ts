@@ -9,6 +9,7 @@
  * model here is built (and disposed) on it.
  */
 import * as tf from "@tensorflow/tfjs";
+import { DataParallel } from "../lib/parallel/data_parallel.ts";
 import type { Variant } from "./args.ts";
 import { medianFramesPerSecond, medianMs, type Timings, totalFramesPerSecond } from "./data.ts";
 import {
@@ -53,18 +54,45 @@ function emitTraining(emit: Emit, t: Timings): void {
   emit("train_frames_per_s_total", totalFramesPerSecond(t), "frames/s");
 }
 
-/** Fresh data set and model per variant; `cached` ones get the state cache (timed: ESN encoding). */
-function prepare(spec: BackendSpec, variants: readonly Variant[], emit?: (v: Variant) => Emit): Run[] {
-  return variants.map((variant) => {
-    const run = { data: benchDataset(spec), model: buildBenchModel(spec.esnDim, spec.seed) };
-    if (variant === "cached") {
-      const enc = timeEncoding(run.model, run.data, spec.esnDim);
-      emit?.(variant)("esn_encode_frames_per_s", totalFramesPerSecond(enc), "frames/s", {
-        note: "host-side sparse recurrence (backend-independent)",
-      });
+/**
+ * Fresh data set and model per variant; `cached` and `parallel` ones get the state cache (timed for
+ * `cached`: ESN encoding), `parallel` ones 2 training threads.
+ */
+async function prepare(
+  spec: BackendSpec,
+  variants: readonly Variant[],
+  emit?: (v: Variant) => Emit,
+): Promise<Run[]> {
+  const runs: Run[] = [];
+  try {
+    for (const variant of variants) {
+      const run = { data: benchDataset(spec), model: buildBenchModel(spec.esnDim, spec.seed) };
+      runs.push(run);
+      if (variant !== "recompute") {
+        const enc = timeEncoding(run.model, run.data, spec.esnDim);
+        if (variant === "cached") {
+          emit?.(variant)("esn_encode_frames_per_s", totalFramesPerSecond(enc), "frames/s", {
+            note: "host-side sparse recurrence (backend-independent)",
+          });
+        }
+      }
+      if (variant === "parallel") {
+        runs[runs.length - 1] = { ...run, parallel: await DataParallel.start(run.model, 2) };
+      }
     }
-    return run;
-  });
+    return runs;
+  } catch (e) {
+    release(runs);
+    throw e;
+  }
+}
+
+/** Stops the runs' training threads and frees their models. */
+function release(runs: readonly Run[]): void {
+  for (const r of runs) {
+    r.parallel?.close();
+    r.model.dispose();
+  }
 }
 
 /** The main figures of the current backend (see the module doc). */
@@ -72,7 +100,7 @@ export async function benchBackend(spec: BackendSpec, log: (msg: string) => void
   const out: Figure[] = [];
   const before = tf.memory().numTensors;
   const emits = new Map(spec.variants.map((v) => [v, emitter(out, spec, v)]));
-  const runs = prepare(spec, spec.variants, (v) => emits.get(v)!);
+  const runs = await prepare(spec, spec.variants, (v) => emits.get(v)!);
   try {
     log(`  training ${spec.warmup} + ${spec.steps} steps (${spec.variants.join(", ")} interleaved)`);
     const train = await timeTraining(runs, spec);
@@ -98,7 +126,7 @@ export async function benchBackend(spec: BackendSpec, log: (msg: string) => void
       });
     }
   } finally {
-    for (const r of runs) r.model.dispose();
+    release(runs);
   }
   const leaked = tf.memory().numTensors - before;
   if (leaked !== 0) log(`  warning: ${leaked} tensors left alive on ${spec.backend} after the bench`);
@@ -113,12 +141,12 @@ export async function benchScalingPoint(
 ): Promise<Figure[]> {
   const out: Figure[] = [];
   log(`  scaling ${scan}: esn_dim ${spec.esnDim}, batch ${spec.batch} (${spec.variants.join(", ")})`);
-  const runs = prepare(spec, spec.variants);
+  const runs = await prepare(spec, spec.variants);
   try {
     const train = await timeTraining(runs, spec);
     spec.variants.forEach((v, k) => emitTraining(emitter(out, spec, v, scan), train[k].timings));
   } finally {
-    for (const r of runs) r.model.dispose();
+    release(runs);
   }
   return out;
 }

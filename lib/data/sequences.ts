@@ -21,6 +21,16 @@ import type { Batch, Dataset } from "../runner/types.ts";
 /** One sequence: `length * frameDim` values, frame after frame. */
 export type Sequence = Float32Array;
 
+/** A batch as plain host arrays: what {@link SequenceBatch.shards} gives and a worker thread receives. */
+export interface HostBatch {
+  readonly frameDim: number;
+  readonly lengths: Int32Array;
+  /** Packed frames, `[R * D]`. */
+  readonly packed: Float32Array;
+  /** Attached states `[R * dim]` and the fingerprint of their encoder, or null. */
+  readonly states: { readonly values: Float32Array; readonly dim: number; readonly key: string } | null;
+}
+
 /** B sequences in packed and padded layouts (see the module doc); `size` = B, `frames` = R, `dims` = R D. */
 export class SequenceBatch implements Batch {
   /** Number of sequences B. */
@@ -167,6 +177,44 @@ export class SequenceBatch implements Batch {
       }
     }
     return new SequenceBatch(d, lens, packed, host, null);
+  }
+
+  /**
+   * The batch cut into parts of consecutive sequences holding about the given fractions of its frames, as
+   * host arrays (fresh copies, transferable to a worker thread); the attached states go with their frames.
+   * Every part has at least one sequence, so a batch of fewer sequences than fractions gives fewer parts.
+   */
+  shards(fractions: readonly number[]): HostBatch[] {
+    if (fractions.length === 0 || fractions.some((f) => !(f >= 0))) {
+      throw new Error(`SequenceBatch.shards: fractions [${fractions}] must be >= 0, at least one`);
+    }
+    const { size, frames, frameDim: d } = this;
+    const s = this.#statesHost;
+    const count = fractions.length, sum = fractions.reduce((a, b) => a + b, 0);
+    const out: HostBatch[] = [];
+    let target = 0;
+    for (let k = 0, first = 0; k < count && first < size; k++) {
+      target += fractions[k] / sum;
+      // Part k ends at the first sequence whose end reaches the target; later parts keep a sequence each.
+      let last = first;
+      const maxLast = Math.max(first, size - (count - k));
+      while (last < maxLast && this.offsets[last + 1] < target * frames) last++;
+      if (k === count - 1) last = size - 1;
+      const [r0, r1] = [this.offsets[first], this.offsets[last + 1]];
+      out.push({
+        frameDim: d,
+        lengths: this.lengths.slice(first, last + 1),
+        packed: this.packedHost.slice(r0 * d, r1 * d),
+        states: s ? { values: s.values.slice(r0 * s.dim, r1 * s.dim), dim: s.dim, key: s.key } : null,
+      });
+      first = last + 1;
+    }
+    return out;
+  }
+
+  /** A batch made from {@link shards} output (or any host arrays of that shape). */
+  static fromHost(h: HostBatch): SequenceBatch {
+    return new SequenceBatch(h.frameDim, h.lengths, h.packed, null, h.states);
   }
 
   /** Each sequence's frames, `length * D` values (views of the packed array). */

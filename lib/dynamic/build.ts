@@ -47,7 +47,7 @@ export function buildDynamicModel(
       numMixtures: cfg.num_mixtures,
       weights: cfg.mixture_weights,
     }, opts.rng);
-  return new DynamicModel(encoder, density, cfg.model);
+  return new DynamicModel(encoder, density, cfg.model, { config: cfg, frameDim, esnSeed: opts.esnSeed });
 }
 
 /**

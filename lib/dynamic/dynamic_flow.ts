@@ -13,14 +13,31 @@ import * as tf from "@tensorflow/tfjs";
 import type { SequenceBatch } from "../data/sequences.ts";
 import { childBuffers, childParameters, disposeModule, type NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
-import type { DensityModel } from "../runner/types.ts";
+import { DataParallel } from "../parallel/data_parallel.ts";
+import type { DensityModel, ParallelTrainer } from "../runner/types.ts";
+import type { DynamicModelConfig } from "./config.ts";
 import type { SequenceEncoder } from "./encoder.ts";
 import type { FrameDensity } from "./mixture.ts";
 import { sampleSequences } from "./sample.ts";
 
+/**
+ * How a model was built (`buildDynamicModel`'s arguments): enough for a worker thread to build a replica
+ * with the same structure and reservoir (its trainable weights are then copied from this one).
+ */
+export interface ModelRecipe {
+  readonly config: DynamicModelConfig;
+  readonly frameDim: number;
+  readonly esnSeed: number | string;
+}
+
 /** `log p(x_1..x_T) = sum_t log p(x_t | h_{t-1})` for an encoder and a frame density (module doc). */
 export class DynamicModel implements DensityModel<SequenceBatch> {
-  constructor(readonly encoder: SequenceEncoder, readonly density: FrameDensity, readonly variant = "") {
+  constructor(
+    readonly encoder: SequenceEncoder,
+    readonly density: FrameDensity,
+    readonly variant = "",
+    readonly recipe: ModelRecipe | null = null,
+  ) {
     if (encoder.stateDim !== density.contextDim || encoder.frameDim !== density.frameDim) {
       throw new Error(
         `DynamicModel: encoder (frame ${encoder.frameDim}, state ${encoder.stateDim}) does not fit the density ` +
@@ -48,6 +65,11 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
   /** `-(sum of per-sequence log-likelihoods) / B`, the loss of the reference model. */
   loss(batch: SequenceBatch): tf.Scalar {
     return tf.tidy(() => tf.div(tf.neg(tf.sum(this.frameLogProb(batch))), batch.size));
+  }
+
+  /** Data-parallel training on `threads` threads (`lib/parallel/data_parallel.ts`). */
+  parallelTrainer(threads: number): Promise<ParallelTrainer<SequenceBatch>> {
+    return DataParallel.start(this, threads);
   }
 
   /** Sequences of the given lengths, drawn autoregressively (see {@link sampleSequences}). */

@@ -20,6 +20,11 @@ export const commonConfig = {
     nullable: true,
     min: 0,
   }),
+  train_threads: int(
+    1,
+    "Threads per training step: each batch is split across this many (data-parallel; dynamic flows on wasm/cpu)",
+    { min: 1 },
+  ),
   eval_epochs: int(1, "Evaluate the exact likelihood every this many epochs (and after the last)", {
     min: 1,
   }),

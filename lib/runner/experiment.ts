@@ -11,7 +11,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "../backend.ts";
-import { type Config, configChanges, type ConfigSchema } from "../config.ts";
+import { type Config, configChanges, ConfigError, type ConfigSchema } from "../config.ts";
 import { disposeModule } from "../nn/module.ts";
 import { Rng } from "../rng.ts";
 import {
@@ -27,7 +27,15 @@ import { type EvalResult, evaluate } from "./evaluate.ts";
 import { appendJsonl, exists, join, writeJsonAtomic } from "./run_dir.ts";
 import { ResumableRng } from "./run_rng.ts";
 import { trainEpoch } from "./train_epoch.ts";
-import type { Batch, Dataset, DensityModel, ExperimentSpec, RunContext, RunOptions } from "./types.ts";
+import type {
+  Batch,
+  Dataset,
+  DensityModel,
+  ExperimentSpec,
+  ParallelTrainer,
+  RunContext,
+  RunOptions,
+} from "./types.ts";
 
 /** The keys every experiment schema has (see common_config.ts). */
 export type CommonConfig = Config<typeof commonConfig>;
@@ -94,9 +102,20 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     const data = await this.spec.data(this.cfg, ctx);
     let model: DensityModel<B> | null = null;
     let optimizer: tf.Optimizer | null = null;
+    let parallel: ParallelTrainer<B> | null = null;
     try {
       model = this.spec.model(this.cfg, data, ctx);
       optimizer = this.spec.optimizer(this.cfg);
+      if (c.train_threads > 1) {
+        if (!model.parallelTrainer) {
+          throw new ConfigError(
+            `train_threads ${c.train_threads}: the model of ${this.spec.name} trains on one thread only ` +
+              `(the dynamic flows can use more)`,
+          );
+        }
+        parallel = await model.parallelTrainer(c.train_threads);
+        log.info(`Training on ${c.train_threads} threads (data-parallel)`);
+      }
       let epoch = 0, step = 0;
       let best: Best = { best_epoch: null };
       if (ckpt) {
@@ -121,6 +140,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
           epoch,
           step,
           bestPath: this.bestPath,
+          parallel,
         });
         // The last epoch is always evaluated, so it can become the best checkpoint.
         if (epoch % c.eval_epochs === 0 || epoch === c.epochs) {
@@ -152,6 +172,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       await writeJsonAtomic(join(this.runDir, "summary.json"), summary);
       return summary;
     } finally {
+      parallel?.close();
       this.#stopRecording?.();
       this.#stopRecording = null;
       if (model) disposeModule(model);

@@ -10,7 +10,7 @@ import type { CommonConfig } from "./experiment.ts";
 import { setLearningRate, warmupLr } from "./schedule.ts";
 import { EpochTimer } from "./timing.ts";
 import { trainStep } from "./train_step.ts";
-import type { Batch, Dataset, DensityModel } from "./types.ts";
+import type { Batch, Dataset, DensityModel, ParallelTrainer } from "./types.ts";
 import { exists } from "./run_dir.ts";
 
 /** Raised when the training loss stops being finite; the CLI exits with code 1. */
@@ -32,6 +32,8 @@ export interface EpochArgs<B extends Batch> {
   readonly step: number;
   /** Named in the divergence error (whether it exists or not). */
   readonly bestPath: string;
+  /** Runs the steps on several threads when given (config `train_threads`). */
+  readonly parallel?: ParallelTrainer<B> | null;
 }
 
 /** Trains one epoch; returns the global step count after it. */
@@ -52,9 +54,12 @@ export async function trainEpoch<B extends Batch>(a: EpochArgs<B>): Promise<numb
     if (want !== lr) setLearningRate(a.optimizer, lr = want);
     let loss: number;
     try {
-      const t = trainStep(a.model, a.optimizer, batch, cfg.grad_clip_norm);
-      loss = (await t.data())[0];
-      t.dispose();
+      if (a.parallel) loss = await a.parallel.step(batch, a.optimizer, cfg.grad_clip_norm);
+      else {
+        const t = trainStep(a.model, a.optimizer, batch, cfg.grad_clip_norm);
+        loss = (await t.data())[0];
+        t.dispose();
+      }
     } finally {
       batch.dispose();
     }

@@ -45,6 +45,18 @@ export interface DensityModel<B extends Batch = Batch> extends Module {
    * Models whose training objective differs from the exact likelihood (self-normalizing flows) override it.
    */
   loss?(batch: B): tf.Scalar;
+  /** A trainer of this model on `threads` threads (config `train_threads`), where the model supports it. */
+  parallelTrainer?(threads: number): Promise<ParallelTrainer<B>>;
+}
+
+/**
+ * Training steps spread over several threads (data-parallel), made by a model that supports it
+ * ({@link DensityModel.parallelTrainer}); `step` does what `trainStep` does and returns the loss.
+ */
+export interface ParallelTrainer<B extends Batch = Batch> {
+  step(batch: B, optimizer: tf.Optimizer, gradClipNorm: number | null): Promise<number>;
+  /** Stops the extra threads. */
+  close(): void;
 }
 
 /** What an experiment's hooks receive from the runner. */

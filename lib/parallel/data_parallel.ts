@@ -1,0 +1,207 @@
+/**
+ * Data-parallel training steps of a {@link DynamicModel} on several threads.
+ *
+ * Every batch is cut into parts of consecutive sequences with about equal frame counts
+ * (`SequenceBatch.shards`); worker threads (`worker.ts`, each with its own tfjs backend and a replica of
+ * the model built from the model's {@link ModelRecipe}) get the current weights and one part each, this
+ * thread takes the first part, and all compute the loss and gradients of their part at the same time.
+ * With `B_k` sequences in part k of a batch of B, the batch loss `-(sum_b log p(seq_b)) / B` is
+ * `sum_k (B_k / B) loss_k`, and so are its gradients: the combined gradient is that weighted sum, clipped
+ * and applied by the one optimizer here, so a step does what `trainStep` does on the whole batch (up to
+ * float32 summation order).
+ *
+ * Why: tfjs-backend-wasm's own threads do not start under Deno (its emscripten workers need classic
+ * workers), so a second core is only reachable from a second thread with its own backend.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ConfigError } from "../config.ts";
+import { type HostBatch, SequenceBatch } from "../data/sequences.ts";
+import type { DynamicModel, ModelRecipe } from "../dynamic/dynamic_flow.ts";
+import { clipByGlobalNorm, lossOf } from "../runner/train_step.ts";
+import type { ParallelTrainer } from "../runner/types.ts";
+
+/** Messages to a worker. */
+export type ToWorker =
+  | {
+    readonly type: "init";
+    readonly backend: string;
+    readonly recipe: ModelRecipe;
+    /** The main model's parameter shapes, in order, which the replica's must equal. */
+    readonly shapes: readonly (readonly number[])[];
+  }
+  | { readonly type: "step"; readonly params: Float32Array[]; readonly shard: HostBatch };
+
+/** Messages from a worker. */
+export type FromWorker =
+  | { readonly type: "ready" }
+  | {
+    readonly type: "grads";
+    readonly loss: number;
+    readonly grads: (Float32Array | null)[];
+    readonly ms: number;
+  }
+  | { readonly type: "error"; readonly message: string };
+
+/** The loss and gradients (host copies, null where a parameter got none) of one part, and its time. */
+export interface PartResult {
+  readonly loss: number;
+  readonly grads: (Float32Array | null)[];
+  /** Milliseconds the thread spent on the part (weights in, batch upload, gradients out). */
+  readonly ms: number;
+}
+
+/** One worker thread and its one pending request. */
+class WorkerThread {
+  readonly #worker: Worker;
+  #pending: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | null = null;
+
+  constructor(readonly index: number) {
+    this.#worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+    this.#worker.onmessage = (e: MessageEvent<FromWorker>) => this.#settle((p) => p.resolve(e.data));
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.#settle((p) => p.reject(new Error(`training thread ${index}: ${e.message}`)));
+    };
+  }
+
+  #settle(f: (p: { resolve: (m: FromWorker) => void; reject: (e: Error) => void }) => void): void {
+    const p = this.#pending;
+    this.#pending = null;
+    if (p) f(p);
+  }
+
+  /** Sends `msg` and resolves with the reply; a worker's `error` reply rejects. */
+  request(msg: ToWorker, transfer: Transferable[] = []): Promise<FromWorker> {
+    if (this.#pending) throw new Error(`training thread ${this.index} is busy`);
+    return new Promise<FromWorker>((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#worker.postMessage(msg, transfer);
+    }).then((reply) => {
+      if (reply.type === "error") throw new Error(`training thread ${this.index}: ${reply.message}`);
+      return reply;
+    });
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+    this.#settle((p) => p.reject(new Error(`training thread ${this.index} was stopped`)));
+  }
+}
+
+/** The loss and host gradients of `model` on `batch` (one part; on this thread or a worker). */
+export function partGradients(
+  model: DynamicModel,
+  vars: readonly tf.Variable[],
+  batch: SequenceBatch,
+): Omit<PartResult, "ms"> {
+  const out = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => lossOf(model, batch), [...vars]);
+    return { value, grads: vars.map((v) => grads[v.name] ?? null) };
+  });
+  try {
+    return {
+      loss: out.value.dataSync()[0],
+      grads: out.grads.map((g) => (g ? Float32Array.from(g.dataSync() as Float32Array) : null)),
+    };
+  } finally {
+    tf.dispose([out.value, ...out.grads.filter((g): g is tf.Tensor => g !== null)]);
+  }
+}
+
+/** Data-parallel training steps of a model on this thread and `workers` more (module doc). */
+export class DataParallel implements ParallelTrainer<SequenceBatch> {
+  readonly #vars: tf.Variable[];
+  #rates: number[];
+  #steps = 0;
+
+  private constructor(readonly model: DynamicModel, readonly threads: readonly WorkerThread[]) {
+    this.#vars = model.parameters().map(([, v]) => v);
+    this.#rates = [1, ...threads.map(() => 1)];
+  }
+
+  /**
+   * Starts `threads - 1` worker threads with replicas of `model` on the current backend (wasm or cpu);
+   * throws a {@link ConfigError} when the model or the backend cannot train in parallel.
+   */
+  static async start(model: DynamicModel, threads: number): Promise<DataParallel> {
+    const backend = tf.getBackend();
+    if (backend !== "wasm" && backend !== "cpu") {
+      throw new ConfigError(
+        `train_threads ${threads}: data-parallel training runs on wasm or cpu, not ${backend}`,
+      );
+    }
+    if (!model.recipe) {
+      throw new ConfigError(`train_threads ${threads}: this model was not built by buildDynamicModel`);
+    }
+    const workers = Array.from({ length: threads - 1 }, (_, i) => new WorkerThread(i + 1));
+    const dp = new DataParallel(model, workers);
+    const shapes = dp.#vars.map((v) => v.shape);
+    try {
+      await Promise.all(
+        workers.map((w) => w.request({ type: "init", backend, recipe: model.recipe!, shapes })),
+      );
+    } catch (e) {
+      dp.close();
+      throw e;
+    }
+    return dp;
+  }
+
+  /** One step on `batch` (see the module doc); returns the batch loss. */
+  async step(batch: SequenceBatch, optimizer: tf.Optimizer, gradClipNorm: number | null): Promise<number> {
+    const total = this.#rates.reduce((x, y) => x + y, 0);
+    const shards = batch.shards(this.#rates.map((r) => r / total));
+    // Read before the parts' arrays are transferred (and detached).
+    const weights = shards.map((s) => s.lengths.length / batch.size);
+    const frames = shards.map((s) => s.packed.length / s.frameDim);
+    const params = this.#vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+    const remote = shards.slice(1).map((shard, k) => {
+      const arrays = [shard.lengths, shard.packed, ...(shard.states ? [shard.states.values] : [])];
+      const buffers = arrays.map((a) => a.buffer as ArrayBuffer);
+      return this.threads[k].request({ type: "step", params, shard }, buffers);
+    });
+    const t0 = performance.now();
+    const local = SequenceBatch.fromHost(shards[0]);
+    let parts: PartResult[];
+    try {
+      const mine = { ...partGradients(this.model, this.#vars, local), ms: performance.now() - t0 };
+      parts = [mine, ...(await Promise.all(remote)) as PartResult[]];
+    } finally {
+      local.dispose();
+    }
+    this.#updateRates(parts.map((p, k) => frames[k] / Math.max(p.ms, 1e-3)));
+    const loss = parts.reduce((acc, p, k) => acc + weights[k] * p.loss, 0);
+    tf.tidy(() => {
+      const used: { name: string; tensor: tf.Tensor }[] = [];
+      this.#vars.forEach((v, i) => {
+        if (parts.every((p) => p.grads[i] === null)) return;
+        const sum = new Float32Array(v.size);
+        parts.forEach((p, k) => {
+          const g = p.grads[i];
+          if (g) { for (let j = 0; j < sum.length; j++) sum[j] += weights[k] * g[j]; }
+        });
+        used.push({ name: v.name, tensor: tf.tensor(sum, v.shape) });
+      });
+      const gs = used.map((u) => u.tensor);
+      const clipped = gradClipNorm === null ? gs : clipByGlobalNorm(gs, gradClipNorm);
+      optimizer.applyGradients(used.map((u, i) => ({ name: u.name, tensor: clipped[i] })));
+    });
+    return loss;
+  }
+
+  /**
+   * Frames per millisecond of each thread, smoothed over steps: the next batch is shared in proportion,
+   * so that the threads finish together (a worker also copies weights in and gradients out, and two
+   * threads on a shared machine rarely run at the same speed).
+   */
+  #updateRates(measured: readonly number[]): void {
+    if (measured.length !== this.#rates.length) return; // a small batch gave fewer parts
+    this.#rates = this.#rates.map((r, k) => (this.#steps === 0 ? measured[k] : 0.8 * r + 0.2 * measured[k]));
+    this.#steps++;
+  }
+
+  /** Stops the worker threads. */
+  close(): void {
+    for (const w of this.threads) w.terminate();
+  }
+}
