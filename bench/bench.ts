@@ -168,13 +168,9 @@ async function pairedFigures(
 ): Promise<Figure[]> {
   await selectBackend(backend);
   const out: Figure[] = [];
-  // Training for each trained variant with cached states (1 or 2 threads); evaluation is one-threaded.
-  const jobs: [("train" | "eval"), "cached" | "parallel"][] = [
-    ...(["cached", "parallel"] as const).filter((v) => opts.variants.includes(v)).map((v) =>
-      ["train", v] as ["train", "cached" | "parallel"]
-    ),
-    ["eval", "cached"],
-  ];
+  // Training and evaluation of each variant with cached states, on 1 or 2 threads.
+  const variants = (["cached", "parallel"] as const).filter((v) => opts.variants.includes(v));
+  const jobs = (["train", "eval"] as const).flatMap((phase) => variants.map((v) => [phase, v] as const));
   for (const [phase, variant] of jobs) {
     const spec = bestPeer(figures, phase);
     if (!spec || (variant === "parallel" && backend === "webgpu")) continue;

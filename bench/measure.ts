@@ -174,13 +174,17 @@ export async function timeEvaluation(runs: readonly Run[], spec: SizeSpec): Prom
   return ms.map((m, k) => ({ ms: m, frames: frames[k] }));
 }
 
-/** One runner-style evaluation of batch `i` (`sum(logProb)`, read back); returns its real frames. */
+/** One runner-style evaluation of batch `i` (`sum(logProb)`, on all threads for `parallel`); returns its frames. */
 export async function evalBatch(run: Run, i: number, b: number): Promise<number> {
   const batch = run.data.batch("train", batchIds(i, b));
   try {
-    const s = tf.tidy(() => tf.sum(run.model.logProb(batch)));
-    const value = (await s.data())[0];
-    s.dispose();
+    let value: number;
+    if (run.parallel) value = await run.parallel.sumLogProb(batch);
+    else {
+      const s = tf.tidy(() => tf.sum(run.model.logProb(batch)));
+      value = (await s.data())[0];
+      s.dispose();
+    }
     if (!Number.isFinite(value)) throw new Error(`bench: log-likelihood is ${value} at batch ${i}`);
     return batch.frames;
   } finally {

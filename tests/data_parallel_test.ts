@@ -72,7 +72,7 @@ Deno.test("SequenceBatch.shards() cuts consecutive sequences by frame fractions,
   }
 });
 
-Deno.test("a data-parallel step on 2 threads equals one trainStep on the whole batch", async (t) => {
+Deno.test("a data-parallel step on 2 threads equals one trainStep on the whole batch; so does evaluation", async (t) => {
   const cases: [string, Record<string, string | number | boolean>, boolean, number | null][] = [
     ["ESN flow, cached states", {}, true, null],
     ["ESN flow, states per batch, gradient clipping", { num_mixtures: 2 }, false, 0.5],
@@ -102,6 +102,12 @@ Deno.test("a data-parallel step on 2 threads equals one trainStep on the whole b
             `step ${s}: ${lossA} vs ${lossB}`,
           );
         }
+        // Evaluation on both threads sums to the one-thread log-likelihood.
+        const eb = db.batch("train", Array.from({ length: 12 }, (_, i) => i));
+        const whole = tf.tidy(() => tf.sum(b.logProb(eb)).dataSync()[0]);
+        const split = await dp.sumLogProb(eb);
+        eb.dispose();
+        assert.ok(Math.abs(whole - split) < 1e-4 * (1 + Math.abs(whole)), `sumLogProb ${split} vs ${whole}`);
         const pa = a.parameters(), pb = b.parameters();
         pa.forEach(([n, v], i) => {
           const [x, y] = [v.dataSync(), pb[i][1].dataSync()];

@@ -8,7 +8,7 @@
  * With `B_k` sequences in part k of a batch of B, the batch loss `-(sum_b log p(seq_b)) / B` is
  * `sum_k (B_k / B) loss_k`, and so are its gradients: the combined gradient is that weighted sum, clipped
  * and applied by the one optimizer here, so a step does what `trainStep` does on the whole batch (up to
- * float32 summation order).
+ * float32 summation order). Evaluation (`sumLogProb`) is split the same way and sums the parts.
  *
  * Why: tfjs-backend-wasm's own threads do not start under Deno (its emscripten workers need classic
  * workers), so a second core is only reachable from a second thread with its own backend.
@@ -29,7 +29,8 @@ export type ToWorker =
     /** The main model's parameter shapes, in order, which the replica's must equal. */
     readonly shapes: readonly (readonly number[])[];
   }
-  | { readonly type: "step"; readonly params: Float32Array[]; readonly shard: HostBatch };
+  /** `step`: loss and gradients of the part; `logp`: the sum of its sequences' log-likelihoods. */
+  | { readonly type: "step" | "logp"; readonly params: Float32Array[]; readonly shard: HostBatch };
 
 /** Messages from a worker. */
 export type FromWorker =
@@ -40,6 +41,7 @@ export type FromWorker =
     readonly grads: (Float32Array | null)[];
     readonly ms: number;
   }
+  | { readonly type: "logp"; readonly sum: number; readonly ms: number }
   | { readonly type: "error"; readonly message: string };
 
 /** The loss and gradients (host copies, null where a parameter got none) of one part, and its time. */
@@ -108,6 +110,11 @@ export function partGradients(
   }
 }
 
+/** `sum(logProb(batch))` of `model` (one part; on this thread or a worker). */
+export function partLogProb(model: DynamicModel, batch: SequenceBatch): number {
+  return tf.tidy(() => tf.sum(model.logProb(batch)).dataSync()[0]);
+}
+
 /** Data-parallel training steps of a model on this thread and `workers` more (module doc). */
 export class DataParallel implements ParallelTrainer<SequenceBatch> {
   readonly #vars: tf.Variable[];
@@ -147,8 +154,16 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
     return dp;
   }
 
-  /** One step on `batch` (see the module doc); returns the batch loss. */
-  async step(batch: SequenceBatch, optimizer: tf.Optimizer, gradClipNorm: number | null): Promise<number> {
+  /**
+   * Cuts `batch` in proportion to the threads' speeds, sends parts 1.. with the current weights to the
+   * workers as `type` requests, runs `local` on part 0 here meanwhile, and returns every part's result
+   * (part 0 first) with the parts' sequence counts as fractions of the batch.
+   */
+  async #scatter<R extends { ms: number }>(
+    batch: SequenceBatch,
+    type: "step" | "logp",
+    local: (part: SequenceBatch) => Omit<R, "ms">,
+  ): Promise<{ parts: R[]; weights: number[] }> {
     const total = this.#rates.reduce((x, y) => x + y, 0);
     const shards = batch.shards(this.#rates.map((r) => r / total));
     // Read before the parts' arrays are transferred (and detached).
@@ -158,18 +173,36 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
     const remote = shards.slice(1).map((shard, k) => {
       const arrays = [shard.lengths, shard.packed, ...(shard.states ? [shard.states.values] : [])];
       const buffers = arrays.map((a) => a.buffer as ArrayBuffer);
-      return this.threads[k].request({ type: "step", params, shard }, buffers);
+      return this.threads[k].request({ type, params, shard }, buffers);
     });
     const t0 = performance.now();
-    const local = SequenceBatch.fromHost(shards[0]);
-    let parts: PartResult[];
+    const part = SequenceBatch.fromHost(shards[0]);
+    let parts: R[];
     try {
-      const mine = { ...partGradients(this.model, this.#vars, local), ms: performance.now() - t0 };
-      parts = [mine, ...(await Promise.all(remote)) as PartResult[]];
+      const mine = { ...local(part), ms: performance.now() - t0 } as R;
+      parts = [mine, ...(await Promise.all(remote)) as unknown as R[]];
     } finally {
-      local.dispose();
+      part.dispose();
     }
     this.#updateRates(parts.map((p, k) => frames[k] / Math.max(p.ms, 1e-3)));
+    return { parts, weights };
+  }
+
+  /** `sum(logProb(batch))` over all the threads. */
+  async sumLogProb(batch: SequenceBatch): Promise<number> {
+    const { parts } = await this.#scatter<{ sum: number; ms: number }>(batch, "logp", (part) => ({
+      sum: partLogProb(this.model, part),
+    }));
+    return parts.reduce((acc, p) => acc + p.sum, 0);
+  }
+
+  /** One step on `batch` (see the module doc); returns the batch loss. */
+  async step(batch: SequenceBatch, optimizer: tf.Optimizer, gradClipNorm: number | null): Promise<number> {
+    const { parts, weights } = await this.#scatter<PartResult>(
+      batch,
+      "step",
+      (part) => partGradients(this.model, this.#vars, part),
+    );
     const loss = parts.reduce((acc, p, k) => acc + weights[k] * p.loss, 0);
     tf.tidy(() => {
       const used: { name: string; tensor: tf.Tensor }[] = [];

@@ -1,7 +1,8 @@
 /**
  * A training thread of {@link DataParallel} (`data_parallel.ts`): builds a replica of the model from its
- * recipe on its own tfjs backend, then for every `step` message copies in the weights it is sent and
- * returns the loss and gradients of the batch part it is sent (host arrays, transferred).
+ * recipe on its own tfjs backend, then for every `step` or `logp` message copies in the weights it is sent and
+ * returns the loss and gradients (host arrays, transferred), or the log-likelihood sum, of the batch part
+ * it is sent.
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, selectBackend } from "../backend.ts";
@@ -9,7 +10,7 @@ import { SequenceBatch } from "../data/sequences.ts";
 import { buildDynamicModel } from "../dynamic/build.ts";
 import type { DynamicModel } from "../dynamic/dynamic_flow.ts";
 import { Rng } from "../rng.ts";
-import { type FromWorker, partGradients, type ToWorker } from "./data_parallel.ts";
+import { type FromWorker, partGradients, partLogProb, type ToWorker } from "./data_parallel.ts";
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
@@ -31,13 +32,16 @@ function init(msg: Extract<ToWorker, { type: "init" }>): FromWorker {
   return { type: "ready" };
 }
 
-function step(msg: Extract<ToWorker, { type: "step" }>): [FromWorker, Transferable[]] {
+function step(msg: Extract<ToWorker, { type: "step" | "logp" }>): [FromWorker, Transferable[]] {
   const t0 = performance.now();
   const m = model;
-  if (!m) throw new Error("step before init");
+  if (!m) throw new Error(`${msg.type} before init`);
   tf.tidy(() => msg.params.forEach((p, i) => vars[i].assign(tf.tensor(p, vars[i].shape))));
   const batch = SequenceBatch.fromHost(msg.shard);
   try {
+    if (msg.type === "logp") {
+      return [{ type: "logp", sum: partLogProb(m, batch), ms: performance.now() - t0 }, []];
+    }
     const { loss, grads } = partGradients(m, vars, batch);
     const buffers = grads.filter((g): g is Float32Array => g !== null).map((g) => g.buffer as ArrayBuffer);
     return [{ type: "grads", loss, grads, ms: performance.now() - t0 }, buffers];

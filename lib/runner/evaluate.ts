@@ -8,7 +8,7 @@
  * as in the SNF runner's `eval_epochs` evaluation (Keller et al. 2021).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Batch, Dataset, DensityModel } from "./types.ts";
+import type { Batch, Dataset, DensityModel, ParallelTrainer } from "./types.ts";
 
 /** The metrics of one evaluated split. */
 export interface EvalResult {
@@ -26,14 +26,18 @@ export async function evaluate<B extends Batch>(
   split: "train" | "val" | "test",
   batchSize: number,
   maxExamples: number | null,
+  parallel: ParallelTrainer<B> | null = null,
 ): Promise<EvalResult> {
   let total = 0, n = 0, dims = 0, frames = 0;
   let hasDims = true, hasFrames = true;
   for (const batch of data.eval(split, batchSize, maxExamples)) {
     try {
-      const s = tf.tidy(() => tf.sum(model.logProb(batch)));
-      total += (await s.data())[0];
-      s.dispose();
+      if (parallel) total += await parallel.sumLogProb(batch);
+      else {
+        const s = tf.tidy(() => tf.sum(model.logProb(batch)));
+        total += (await s.data())[0];
+        s.dispose();
+      }
       n += batch.size;
       if (batch.dims === undefined) hasDims = false;
       else dims += batch.dims;

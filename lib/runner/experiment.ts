@@ -68,6 +68,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
   /** Where the best checkpoint goes: `checkpoint_path`, else `<run dir>/best.ckpt`. */
   readonly bestPath: string;
   readonly lastPath: string;
+  /** The running experiment's data-parallel trainer (config `train_threads`), used by evaluation too. */
+  #parallel: ParallelTrainer<B> | null = null;
   #stopRecording: (() => void) | null = null;
 
   constructor(readonly spec: ExperimentSpec<S, B>, cfg: Config<S>, readonly opts: ExperimentOptions) {
@@ -113,7 +115,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
               `(the dynamic flows can use more)`,
           );
         }
-        parallel = await model.parallelTrainer(c.train_threads);
+        parallel = this.#parallel = await model.parallelTrainer(c.train_threads);
         log.info(`Training on ${c.train_threads} threads (data-parallel)`);
       }
       let epoch = 0, step = 0;
@@ -173,6 +175,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       return summary;
     } finally {
       parallel?.close();
+      this.#parallel = null;
       this.#stopRecording?.();
       this.#stopRecording = null;
       if (model) disposeModule(model);
@@ -208,17 +211,17 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         split: "train",
         epoch,
         step,
-        ...(await evaluate(model, data, "train", bs, c.max_eval_ex)),
+        ...(await evaluate(model, data, "train", bs, c.max_eval_ex, this.#parallel)),
       });
     }
-    const val = await evaluate(model, data, "val", bs, c.max_eval_ex);
+    const val = await evaluate(model, data, "val", bs, c.max_eval_ex, this.#parallel);
     log.metric("eval", { split: "val", epoch, step, ...val });
     if (!Number.isFinite(val.nll)) {
       log.warn(`validation NLL is ${val.nll} at epoch ${epoch}: not a candidate for the best checkpoint`);
       return best;
     }
     if (best.val_nll != null && !(val.nll < best.val_nll)) return best;
-    const test = await evaluate(model, data, "test", bs, c.max_eval_ex);
+    const test = await evaluate(model, data, "test", bs, c.max_eval_ex, this.#parallel);
     log.metric("eval", { split: "test", epoch, step, ...test });
     const next = { best_epoch: epoch, ...prefixed("val", val), ...prefixed("test", test) };
     await this.#save(this.bestPath, model, optimizer, epoch, step, next, rng);

@@ -55,6 +55,8 @@ export interface DensityModel<B extends Batch = Batch> extends Module {
  */
 export interface ParallelTrainer<B extends Batch = Batch> {
   step(batch: B, optimizer: tf.Optimizer, gradClipNorm: number | null): Promise<number>;
+  /** `sum(logProb(batch))`, computed on all the threads (the runner's evaluation uses it). */
+  sumLogProb(batch: B): Promise<number>;
   /** Stops the extra threads. */
   close(): void;
 }
