@@ -28,11 +28,14 @@ export class PeerServer {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #lines: AsyncIterator<string>;
+  /** The driver's whole stderr, read as it comes (for the error when it stops early). */
+  readonly #stderr: Promise<string>;
 
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
     this.#writer = child.stdin.getWriter();
     this.#lines = lines(child.stdout)[Symbol.asyncIterator]();
+    this.#stderr = new Response(child.stderr).text().catch(() => "");
   }
 
   /** Starts the driver and waits for its `ready` line; throws with the driver's stderr when it fails. */
@@ -50,18 +53,23 @@ export class PeerServer {
     const child = new Deno.Command(python, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
       .spawn();
     const server = new PeerServer(child);
-    const ready = await server.#next();
-    if (ready.ready !== true) {
-      throw new Error(`peer_driver.py: expected a ready line, got ${JSON.stringify(ready)}`);
+    try {
+      const ready = await server.#next();
+      if (ready.ready !== true) {
+        throw new Error(`peer_driver.py: expected a ready line, got ${JSON.stringify(ready)}`);
+      }
+      return server;
+    } catch (e) {
+      await server.close(true);
+      throw e;
     }
-    return server;
   }
 
   async #next(): Promise<Record<string, unknown>> {
     const line = await this.#lines.next();
     if (line.done) {
-      const err = new TextDecoder().decode((await this.#child.output().catch(() => null))?.stderr);
-      throw new Error(`peer_driver.py ended early: ${err.trim().split("\n").slice(-3).join(" / ")}`);
+      const err = (await this.#stderr).trim().split("\n").slice(-3).join(" / ");
+      throw new Error(`peer_driver.py ended early (exit code ${(await this.#child.status).code}): ${err}`);
     }
     return JSON.parse(line.value);
   }
@@ -76,11 +84,16 @@ export class PeerServer {
     return { ms: r.ms, frames: r.frames };
   }
 
-  /** Ends the driver (end of its input) and waits for it. */
-  async close(): Promise<void> {
+  /** Ends the driver (end of its input; `kill`: at once) and waits for it. */
+  async close(kill = false): Promise<void> {
+    if (kill) {
+      try {
+        this.#child.kill();
+      } catch { /* already gone */ }
+    }
     await this.#writer.close().catch(() => {});
-    await this.#child.stderr.cancel().catch(() => {});
     await this.#child.status;
+    await this.#stderr;
   }
 }
 

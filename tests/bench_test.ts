@@ -493,7 +493,7 @@ Deno.test("PeerServer.start() fails with the driver's error when the driver cann
         seed: 0,
       },
     ),
-    /peer_driver\.py ended early/,
+    /peer_driver\.py ended early \(exit code 1\)/,
   );
 });
 

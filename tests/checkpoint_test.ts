@@ -16,6 +16,7 @@ import {
   restoreCheckpoint,
   saveCheckpoint,
 } from "../lib/runner/checkpoint.ts";
+import { adam } from "../lib/runner/adam.ts";
 import { writeFileAtomic } from "../lib/runner/run_dir.ts";
 import { trainStep } from "../lib/runner/train_step.ts";
 
@@ -156,6 +157,22 @@ Deno.test("damaged or mismatched checkpoints are refused with the file named", a
     const fewer = new GaussianModel(3);
     fewer.parameters = () => [["mean", fewer.mean], ["log_diag", fewer.logDiag]];
     await refuses(path, /checkpoint parameter "lower" does not exist in the model/, fewer);
+  });
+  await t.step("optimizer moments that do not fit the parameters (Adam slots are by position)", async () => {
+    // An optimizer that trained three variables of other sizes than the model's three parameters.
+    const others = [[5], [1], [2]].map((shape) => tf.variable(tf.zeros(shape)));
+    const o = adam(0.1);
+    tf.tidy(() => o.applyGradients(others.map((v) => ({ name: v.name, tensor: tf.onesLike(v) }))));
+    const p2 = `${dir}/slots.ckpt`;
+    await saveCheckpoint(p2, { ...META, rng: rng.state() }, a.model, o);
+    await refuses(
+      p2,
+      /optimizer state ".*\/m" has 5 values, model parameter "mean" has 3/,
+      new GaussianModel(3),
+      adam(0.1),
+    );
+    tf.dispose(others);
+    o.dispose();
   });
   disposeModule(a.model);
   a.opt.dispose();

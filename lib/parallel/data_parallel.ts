@@ -8,7 +8,9 @@
  * With `B_k` sequences in part k of a batch of B, the batch loss `-(sum_b log p(seq_b)) / B` is
  * `sum_k (B_k / B) loss_k`, and so are its gradients: the combined gradient is that weighted sum, clipped
  * and applied by the one optimizer here, so a step does what `trainStep` does on the whole batch (up to
- * float32 summation order). Evaluation (`sumLogProb`) is split the same way and sums the parts.
+ * float32 summation order). Evaluation (`sumLogProb`) is split the same way and sums the parts. Where a
+ * batch is cut follows the threads' measured speeds, so a run with more than one thread is not bitwise
+ * reproducible (nor is its resume bitwise equal to an uninterrupted run), only equal to float32 rounding.
  *
  * Why: tfjs-backend-wasm's own threads do not start under Deno (its emscripten workers need classic
  * workers), so a second core is only reachable from a second thread with its own backend.
@@ -28,9 +30,25 @@ export type ToWorker =
     readonly recipe: ModelRecipe;
     /** The main model's parameter shapes, in order, which the replica's must equal. */
     readonly shapes: readonly (readonly number[])[];
+    /** The main model's buffers (the reservoir), copied into the replica, and its ESN's fingerprint. */
+    readonly buffers: readonly HostTensor[];
+    readonly stateKey: string | null;
   }
   /** `step`: loss and gradients of the part; `logp`: the sum of its sequences' log-likelihoods. */
   | { readonly type: "step" | "logp"; readonly params: Float32Array[]; readonly shard: HostBatch };
+
+/** A tensor's values on the host. */
+export interface HostTensor {
+  readonly values: Float32Array | Int32Array;
+  readonly shape: readonly number[];
+  readonly dtype: "float32" | "int32";
+}
+
+/** The ESN fingerprint of a model's encoder (null for a trained encoder). */
+export function stateKeyOf(model: DynamicModel): string | null {
+  const e = model.encoder as { fingerprint?: () => string };
+  return e.fingerprint ? e.fingerprint() : null;
+}
 
 /** Messages from a worker. */
 export type FromWorker =
@@ -64,6 +82,8 @@ class WorkerThread {
       e.preventDefault();
       this.#settle((p) => p.reject(new Error(`training thread ${index}: ${e.message}`)));
     };
+    this.#worker.onmessageerror = () =>
+      this.#settle((p) => p.reject(new Error(`training thread ${index}: a reply could not be read`)));
   }
 
   #settle(f: (p: { resolve: (m: FromWorker) => void; reject: (e: Error) => void }) => void): void {
@@ -77,7 +97,12 @@ class WorkerThread {
     if (this.#pending) throw new Error(`training thread ${this.index} is busy`);
     return new Promise<FromWorker>((resolve, reject) => {
       this.#pending = { resolve, reject };
-      this.#worker.postMessage(msg, transfer);
+      try {
+        this.#worker.postMessage(msg, transfer);
+      } catch (e) {
+        this.#pending = null;
+        reject(e);
+      }
     }).then((reply) => {
       if (reply.type === "error") throw new Error(`training thread ${this.index}: ${reply.message}`);
       return reply;
@@ -118,12 +143,13 @@ export function partLogProb(model: DynamicModel, batch: SequenceBatch): number {
 /** Data-parallel training steps of a model on this thread and `workers` more (module doc). */
 export class DataParallel implements ParallelTrainer<SequenceBatch> {
   readonly #vars: tf.Variable[];
-  #rates: number[];
-  #steps = 0;
+  /** Frames per millisecond of each thread, for training steps and for evaluation batches apart. */
+  readonly #rates: Record<"step" | "logp", { perThread: number[]; seen: number }>;
 
   private constructor(readonly model: DynamicModel, readonly threads: readonly WorkerThread[]) {
     this.#vars = model.parameters().map(([, v]) => v);
-    this.#rates = [1, ...threads.map(() => 1)];
+    const equal = () => ({ perThread: [1, ...threads.map(() => 1)], seen: 0 });
+    this.#rates = { step: equal(), logp: equal() };
   }
 
   /**
@@ -143,10 +169,23 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
     const workers = Array.from({ length: threads - 1 }, (_, i) => new WorkerThread(i + 1));
     const dp = new DataParallel(model, workers);
     const shapes = dp.#vars.map((v) => v.shape);
+    const buffers = (model.buffers?.() ?? []).map(([, v]): HostTensor => ({
+      values: v.dtype === "int32"
+        ? Int32Array.from(v.dataSync() as Int32Array)
+        : Float32Array.from(v.dataSync()),
+      shape: v.shape,
+      dtype: v.dtype === "int32" ? "int32" : "float32",
+    }));
+    const init = {
+      type: "init",
+      backend,
+      recipe: model.recipe,
+      shapes,
+      buffers,
+      stateKey: stateKeyOf(model),
+    } as const;
     try {
-      await Promise.all(
-        workers.map((w) => w.request({ type: "init", backend, recipe: model.recipe!, shapes })),
-      );
+      await Promise.all(workers.map((w) => w.request(init)));
     } catch (e) {
       dp.close();
       throw e;
@@ -164,8 +203,9 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
     type: "step" | "logp",
     local: (part: SequenceBatch) => Omit<R, "ms">,
   ): Promise<{ parts: R[]; weights: number[] }> {
-    const total = this.#rates.reduce((x, y) => x + y, 0);
-    const shards = batch.shards(this.#rates.map((r) => r / total));
+    const rates = this.#rates[type].perThread;
+    const total = rates.reduce((x, y) => x + y, 0);
+    const shards = batch.shards(rates.map((r) => r / total));
     // Read before the parts' arrays are transferred (and detached).
     const weights = shards.map((s) => s.lengths.length / batch.size);
     const frames = shards.map((s) => s.packed.length / s.frameDim);
@@ -175,16 +215,19 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
       const buffers = arrays.map((a) => a.buffer as ArrayBuffer);
       return this.threads[k].request({ type, params, shard }, buffers);
     });
+    // Handled from now on: if this thread's part fails, its error is the one reported.
+    const replies = Promise.all(remote);
+    replies.catch(() => {});
     const t0 = performance.now();
+    let mine: R;
     const part = SequenceBatch.fromHost(shards[0]);
-    let parts: R[];
     try {
-      const mine = { ...local(part), ms: performance.now() - t0 } as R;
-      parts = [mine, ...(await Promise.all(remote)) as unknown as R[]];
+      mine = { ...local(part), ms: performance.now() - t0 } as R;
     } finally {
       part.dispose();
     }
-    this.#updateRates(parts.map((p, k) => frames[k] / Math.max(p.ms, 1e-3)));
+    const parts = [mine, ...(await replies) as unknown as R[]];
+    this.#updateRates(type, parts.map((p, k) => frames[k] / Math.max(p.ms, 1e-3)));
     return { parts, weights };
   }
 
@@ -227,10 +270,12 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
    * so that the threads finish together (a worker also copies weights in and gradients out, and two
    * threads on a shared machine rarely run at the same speed).
    */
-  #updateRates(measured: readonly number[]): void {
-    if (measured.length !== this.#rates.length) return; // a small batch gave fewer parts
-    this.#rates = this.#rates.map((r, k) => (this.#steps === 0 ? measured[k] : 0.8 * r + 0.2 * measured[k]));
-    this.#steps++;
+  #updateRates(type: "step" | "logp", measured: readonly number[]): void {
+    const r = this.#rates[type];
+    if (measured.length !== r.perThread.length) return; // a small batch gave fewer parts
+    // The first measurement includes warm-up: it only starts the average, which later ones move.
+    r.perThread = r.perThread.map((v, k) => (r.seen === 0 ? measured[k] : 0.8 * v + 0.2 * measured[k]));
+    r.seen++;
   }
 
   /** Stops the worker threads. */

@@ -10,7 +10,7 @@ import { SequenceBatch } from "../data/sequences.ts";
 import { buildDynamicModel } from "../dynamic/build.ts";
 import type { DynamicModel } from "../dynamic/dynamic_flow.ts";
 import { Rng } from "../rng.ts";
-import { type FromWorker, partGradients, partLogProb, type ToWorker } from "./data_parallel.ts";
+import { type FromWorker, partGradients, partLogProb, stateKeyOf, type ToWorker } from "./data_parallel.ts";
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
@@ -29,6 +29,16 @@ function init(msg: Extract<ToWorker, { type: "init" }>): FromWorker {
   const mine = vars.map((v) => v.shape.join("x")).join(", ");
   const theirs = msg.shapes.map((s) => s.join("x")).join(", ");
   if (mine !== theirs) throw new Error(`the replica's parameter shapes [${mine}] differ from [${theirs}]`);
+  // The main model's reservoir (it may come from a checkpoint rather than the seed).
+  const buffers = model.buffers().map(([, v]) => v);
+  if (buffers.length !== msg.buffers.length) {
+    throw new Error(`the replica has ${buffers.length} buffers, the model ${msg.buffers.length}`);
+  }
+  tf.tidy(() => buffers.forEach((v, i) => v.assign(tf.tensor(msg.buffers[i].values, v.shape, v.dtype))));
+  const key = stateKeyOf(model);
+  if (key !== msg.stateKey) {
+    throw new Error(`the replica's reservoir (${key}) differs from the model's (${msg.stateKey})`);
+  }
   return { type: "ready" };
 }
 
@@ -36,6 +46,11 @@ function step(msg: Extract<ToWorker, { type: "step" | "logp" }>): [FromWorker, T
   const t0 = performance.now();
   const m = model;
   if (!m) throw new Error(`${msg.type} before init`);
+  if (msg.params.length !== vars.length) {
+    throw new Error(
+      `${msg.type}: ${msg.params.length} parameter arrays for the replica's ${vars.length} parameters`,
+    );
+  }
   tf.tidy(() => msg.params.forEach((p, i) => vars[i].assign(tf.tensor(p, vars[i].shape))));
   const batch = SequenceBatch.fromHost(msg.shard);
   try {

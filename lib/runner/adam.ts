@@ -79,12 +79,21 @@ export class FlatAdam extends tf.AdamOptimizer {
 
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const list = namedList(variableGradients);
-    if (list.length === 0) return;
+    const acc = this.#betas();
+    if (list.length === 0) {
+      // As tfjs Adam: a step without gradients still counts (iterations and the running beta powers).
+      tf.tidy(() => {
+        acc.accBeta1.assign(tf.mul(acc.accBeta1, this.beta1));
+        acc.accBeta2.assign(tf.mul(acc.accBeta2, this.beta2));
+      });
+      this.incrementIterations();
+      return;
+    }
     const layout = this.#checkLayout(list);
     const total = layout.sizes.reduce((a, b) => a + b, 0);
     this.#m ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
     this.#v ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
-    const m0 = this.#m, v0 = this.#v, acc = this.#betas();
+    const m0 = this.#m, v0 = this.#v;
     tf.tidy(() => {
       const g = list.length === 1
         ? tf.reshape(list[0].tensor, [-1])
@@ -121,23 +130,29 @@ export class FlatAdam extends tf.AdamOptimizer {
 
   /** Restores what {@link getWeights} (or tfjs Adam's `getWeights`) returned; copies the tensors. */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-    const rest = await this.extractIterations(weightValues);
+    // Checked before anything changes, so a refused state leaves the optimizer as it was.
+    const slots = weightValues.slice(1);
+    const n = slots.length / 2;
+    const ms = slots.slice(0, n), vs = slots.slice(n);
+    const bad = !Number.isInteger(n) ||
+      ms.some((w, i) =>
+        !w.name.endsWith("/m") || vs[i].name !== `${w.name.slice(0, -2)}/v` ||
+        vs[i].tensor.size !== w.tensor.size
+      );
+    if (bad) {
+      throw new Error(
+        `FlatAdam.setWeights: expected the iteration count, <variable>/m for every variable, then ` +
+          `<variable>/v of the same size, got [${
+            slots.map((w) => `${w.name}: ${w.tensor.size}`).join(", ")
+          }]`,
+      );
+    }
+    await this.extractIterations(weightValues);
     const acc = this.#betas();
     tf.tidy(() => {
       acc.accBeta1.assign(tf.pow(this.beta1, this.iterations_ + 1));
       acc.accBeta2.assign(tf.pow(this.beta2, this.iterations_ + 1));
     });
-    const n = rest.length / 2;
-    const ms = rest.slice(0, n), vs = rest.slice(n);
-    if (
-      !Number.isInteger(n) ||
-      ms.some((w, i) => !w.name.endsWith("/m") || vs[i].name !== `${w.name.slice(0, -2)}/v`)
-    ) {
-      throw new Error(
-        `FlatAdam.setWeights: expected <variable>/m for every variable then <variable>/v, got ` +
-          `[${rest.map((w) => w.name).join(", ")}]`,
-      );
-    }
     tf.dispose([this.#m, this.#v].filter((t): t is tf.Variable => t !== null));
     this.#layout = n === 0 ? null : layoutOf(ms, (name) => name.slice(0, -2));
     const flat = (ws: NamedTensor[]) =>

@@ -133,6 +133,34 @@ function checkMatch(path: string, what: string, saved: readonly HostTensor[], li
   }
 }
 
+/**
+ * Adam's moments (`<variable>/m` for every trained parameter, then `<variable>/v`, in the order of the
+ * first step, which is the model's parameter order) must have the parameters' sizes: checked here so that
+ * a checkpoint of another model fails at load, naming the file, not at the first step.
+ */
+function checkAdamSlots(path: string, saved: readonly HostTensor[], params: NamedTensors): void {
+  const slots = saved.filter((t) => t.name.endsWith("/m") || t.name.endsWith("/v"));
+  if (slots.length === 0) return; // a fresh optimizer, or one without moments
+  const n = slots.length / 2;
+  const sizeOf = (t: { shape: readonly number[] }) => t.shape.reduce((a, b) => a * b, 1);
+  if (n > params.length) {
+    throw new CheckpointError(
+      path,
+      `optimizer state holds moments of ${n} variables, the model has ${params.length}`,
+    );
+  }
+  if (n < params.length) return; // some parameters got no gradient: their positions cannot be matched here
+  slots.forEach((t, i) => {
+    const [name, p] = params[i % n];
+    if (sizeOf(t) !== sizeOf(p)) {
+      throw new CheckpointError(
+        path,
+        `optimizer state "${t.name}" has ${sizeOf(t)} values, model parameter "${name}" has ${sizeOf(p)}`,
+      );
+    }
+  });
+}
+
 function assignAll(live: NamedTensors<tf.Variable>, saved: readonly HostTensor[]): void {
   const byName = new Map(saved.map((t) => [t.name, t]));
   for (const [name, v] of live) {
@@ -166,6 +194,7 @@ export async function restoreCheckpoint(
   checkMatch(path, "buffer", tensors.buffers, buffers);
   const extra = optimizerExtra(optimizer);
   checkMatch(path, "optimizer variable", tensors.optimizerExtra, extra);
+  checkAdamSlots(path, tensors.optimizer, params);
   assignAll(params, tensors.params);
   assignAll(buffers, tensors.buffers);
 

@@ -28,6 +28,9 @@ export async function evaluate<B extends Batch>(
   maxExamples: number | null,
   parallel: ParallelTrainer<B> | null = null,
 ): Promise<EvalResult> {
+  if (parallel && parallel.model !== model) {
+    throw new Error("evaluate: the parallel trainer belongs to another model");
+  }
   let total = 0, n = 0, dims = 0, frames = 0;
   let hasDims = true, hasFrames = true;
   for (const batch of data.eval(split, batchSize, maxExamples)) {

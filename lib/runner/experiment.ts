@@ -108,16 +108,6 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     try {
       model = this.spec.model(this.cfg, data, ctx);
       optimizer = this.spec.optimizer(this.cfg);
-      if (c.train_threads > 1) {
-        if (!model.parallelTrainer) {
-          throw new ConfigError(
-            `train_threads ${c.train_threads}: the model of ${this.spec.name} trains on one thread only ` +
-              `(the dynamic flows can use more)`,
-          );
-        }
-        parallel = this.#parallel = await model.parallelTrainer(c.train_threads);
-        log.info(`Training on ${c.train_threads} threads (data-parallel)`);
-      }
       let epoch = 0, step = 0;
       let best: Best = { best_epoch: null };
       if (ckpt) {
@@ -127,6 +117,17 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         best = { ...ckpt.header.best };
         log.info(`Resuming ${this.spec.name} from "${ckpt.path}" after epoch ${epoch} (step ${step})`);
         log.metric("resume", { from: ckpt.path, epoch, step });
+      }
+      // After the restore: the worker threads copy the restored weights and reservoir.
+      if (c.train_threads > 1) {
+        if (!model.parallelTrainer) {
+          throw new ConfigError(
+            `train_threads ${c.train_threads}: the model of ${this.spec.name} trains on one thread only ` +
+              `(the dynamic flows can use more)`,
+          );
+        }
+        parallel = this.#parallel = await model.parallelTrainer(c.train_threads);
+        log.info(`Training on ${c.train_threads} threads (data-parallel)`);
       }
       await this.#writeConfig(ckpt);
 

@@ -54,6 +54,8 @@ export interface DensityModel<B extends Batch = Batch> extends Module {
  * ({@link DensityModel.parallelTrainer}); `step` does what `trainStep` does and returns the loss.
  */
 export interface ParallelTrainer<B extends Batch = Batch> {
+  /** The model it trains (its weights are the ones the threads copy). */
+  readonly model: DensityModel<B>;
   step(batch: B, optimizer: tf.Optimizer, gradClipNorm: number | null): Promise<number>;
   /** `sum(logProb(batch))`, computed on all the threads (the runner's evaluation uses it). */
   sumLogProb(batch: B): Promise<number>;
