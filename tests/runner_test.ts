@@ -165,8 +165,17 @@ Deno.test("resume after k epochs gives the same weights and metrics as an uninte
   await runGaussian(`${root}/b`, { ...common, epochs: 2 });
   const resumed = await runGaussian(`${root}/b`, { ...common, epochs: 5 }, `${root}/b`);
 
-  const drop = ({ wall_s: _w, run_dir: _r, best_checkpoint: _b, ...rest }: Record<string, unknown>) => rest;
+  const drop = (
+    { wall_s: _w, wall_s_this_process: _p, run_dir: _r, best_checkpoint: _b, ...rest }: Record<
+      string,
+      unknown
+    >,
+  ) => rest;
   assert.deepEqual(drop(resumed), drop(straight));
+  // The resumed run's wall time counts the first process's too.
+  const firstPart = (await loadCheckpoint(`${root}/b/best.ckpt`)).header.wall_s!;
+  assert.ok(firstPart > 0 && (resumed.wall_s as number) > firstPart, `${resumed.wall_s} vs ${firstPart}`);
+  assert.ok((resumed.wall_s as number) > (resumed.wall_s_this_process as number));
   const [a, b] = [await loadCheckpoint(`${root}/a/last.ckpt`), await loadCheckpoint(`${root}/b/last.ckpt`)];
   // Optimizer slot names carry tfjs's per-process variable ids; values, shapes and order must match.
   const values = (c: typeof a) =>

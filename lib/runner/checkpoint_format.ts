@@ -68,6 +68,11 @@ export interface CheckpointMeta {
   readonly best: Readonly<Record<string, number | null>>;
   readonly rng: RngState;
   readonly backend: string | null;
+  /**
+   * Seconds the run had taken when this was written, over all its processes (a resumed run adds its own);
+   * absent in checkpoints written before this field existed.
+   */
+  readonly wall_s?: number;
   /** The optimizer's class name (`Adam`, `SGD`, ...). */
   readonly optimizerClass: string;
   readonly created: string;

@@ -98,6 +98,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
 
     const ckpt = this.opts.checkpoint ??
       (this.opts.resume ? await loadCheckpoint(checkpointPathOf(this.opts.resume)) : null);
+    this.#t0 = t0;
+    this.#wallBefore = ckpt?.header.wall_s ?? 0;
     for (const m of ckpt ? configChanges(ckpt.header.config, this.cfg, "the checkpoint") : []) log.warn(m);
     const rng = new ResumableRng(c.seed);
     const ctx: RunContext = { runDir: this.runDir, sampleDir: this.sampleDir, rng, log };
@@ -164,7 +166,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         ...best,
         epochs: done,
         steps: step,
-        wall_s: (performance.now() - t0) / 1000,
+        wall_s: this.#wall(),
+        wall_s_this_process: (performance.now() - t0) / 1000,
         backend: this.opts.backend?.backend ?? null,
         adapter: this.opts.backend?.adapter ?? null,
         run_dir: this.runDir,
@@ -240,6 +243,15 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     this.opts.log.metric("samples", { epoch, files });
   }
 
+  /** Seconds the run took before this process (from the checkpoint it resumes), and when this one began. */
+  #wallBefore = 0;
+  #t0 = 0;
+
+  /** Seconds the run has taken so far, over all its processes. */
+  #wall(): number {
+    return this.#wallBefore + (performance.now() - this.#t0) / 1000;
+  }
+
   #save(
     path: string,
     model: DensityModel<B>,
@@ -259,6 +271,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         best,
         rng: rng.state(),
         backend: this.opts.backend?.backend ?? null,
+        wall_s: this.#wall(),
       },
       model as DensityModel,
       optimizer,
