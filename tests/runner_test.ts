@@ -163,6 +163,15 @@ Deno.test("resume after k epochs gives the same weights and metrics as an uninte
   const straight = await runGaussian(`${root}/a`, { ...common, epochs: 5 });
   assert.equal(tf.memory().numTensors, n0, "a run disposes everything it allocates");
   await runGaussian(`${root}/b`, { ...common, epochs: 2 });
+  // A process that died in epoch 3 after logging some of it: the resumed run redoes epoch 3 from the
+  // epoch-2 checkpoint, and its metrics must not hold epoch 3 twice.
+  const crashed = [{ kind: "train", epoch: 3, step: 24, batch: 4, loss: 9.9, lr: 0.1 }, {
+    kind: "epoch",
+    epoch: 3,
+  }];
+  for (const r of crashed) {
+    Deno.writeTextFileSync(`${root}/b/metrics.jsonl`, JSON.stringify(r) + "\n", { append: true });
+  }
   const resumed = await runGaussian(`${root}/b`, { ...common, epochs: 5 }, `${root}/b`);
 
   const drop = (
@@ -188,7 +197,10 @@ Deno.test("resume after k epochs gives the same weights and metrics as an uninte
   const strip = (rs: Record<string, unknown>[]) =>
     rs.filter((r) => r.kind === "train" || r.kind === "eval" || r.kind === "epoch");
   assert.deepEqual(strip(records(`${root}/b`)), strip(records(`${root}/a`)));
-  assert.deepEqual(records(`${root}/b`).filter((r) => r.kind === "resume").map((r) => r.epoch), [2]);
+  assert.deepEqual(
+    records(`${root}/b`).filter((r) => r.kind === "resume").map((r) => [r.epoch, r.dropped_records]),
+    [[2, 2]],
+  );
   // Samples are drawn from their own stream: identical files in both runs.
   assert.equal(
     Deno.readTextFileSync(`${root}/b/samples/samples_epoch4.csv`),

@@ -24,7 +24,7 @@ import {
 } from "./checkpoint.ts";
 import type { commonConfig } from "./common_config.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
-import { appendJsonl, exists, join, writeJsonAtomic } from "./run_dir.ts";
+import { appendJsonl, exists, join, pruneJsonl, writeJsonAtomic } from "./run_dir.ts";
 import { ResumableRng } from "./run_rng.ts";
 import { trainEpoch } from "./train_epoch.ts";
 import type {
@@ -100,6 +100,13 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       (this.opts.resume ? await loadCheckpoint(checkpointPathOf(this.opts.resume)) : null);
     this.#t0 = t0;
     this.#wallBefore = ckpt?.header.wall_s ?? 0;
+    // Records of epochs after the checkpoint (a run stopped mid-epoch) are redone below: drop the old ones.
+    const stale = ckpt
+      ? await pruneJsonl(
+        metricsPath,
+        (r) => r.kind !== "resume" && typeof r.epoch === "number" && r.epoch > ckpt.header.epoch,
+      )
+      : 0;
     for (const m of ckpt ? configChanges(ckpt.header.config, this.cfg, "the checkpoint") : []) log.warn(m);
     const rng = new ResumableRng(c.seed);
     const ctx: RunContext = { runDir: this.runDir, sampleDir: this.sampleDir, rng, log };
@@ -118,7 +125,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         ({ epoch, step } = ckpt.header);
         best = { ...ckpt.header.best };
         log.info(`Resuming ${this.spec.name} from "${ckpt.path}" after epoch ${epoch} (step ${step})`);
-        log.metric("resume", { from: ckpt.path, epoch, step });
+        log.metric("resume", { from: ckpt.path, epoch, step, dropped_records: stale });
       }
       // After the restore: the worker threads copy the restored weights and reservoir.
       if (c.train_threads > 1) {

@@ -38,6 +38,28 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 }
 
 /** Appends one JSON line to `path` (created if missing). */
+/**
+ * Removes from the JSON-lines file `path` the records `drop` selects (atomically; a missing file is left
+ * missing) and returns how many went.
+ */
+export async function pruneJsonl(
+  path: string,
+  drop: (record: Record<string, unknown>) => boolean,
+): Promise<number> {
+  if (!exists(path)) return 0;
+  const lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim() !== "");
+  const keep = lines.filter((l) => {
+    try {
+      return !drop(JSON.parse(l));
+    } catch {
+      return true; // not ours to judge: a line that is not JSON stays
+    }
+  });
+  if (keep.length === lines.length) return 0;
+  await writeFileAtomic(path, new TextEncoder().encode(keep.map((l) => l + "\n").join("")));
+  return lines.length - keep.length;
+}
+
 export function appendJsonl(path: string, record: unknown): void {
   Deno.writeTextFileSync(path, JSON.stringify(record) + "\n", { append: true, create: true });
 }
