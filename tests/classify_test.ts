@@ -291,6 +291,19 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
       "skipped",
     ]);
     assert.match(text.join(""), /c0; skipped \(--retrain trains it again\)/);
+    assert.doesNotMatch(text.join(""), /differs from/, "the same config gives no warning");
+    // A finished class trained with another config is still skipped, with a warning naming the key.
+    const changed: string[] = [];
+    const warned = new Logger({ err: (s) => changed.push(s), tty: false });
+    const cfg2 = { ...cfg, epochs: 3, log_interval: 7 }; // log_interval: run control, not compared
+    assert.deepEqual(
+      (await trainPerClass({ ...opts, cfg: cfg2, log: warned, classes: ["c0"] })).map((r) => r.action),
+      ["skipped"],
+    );
+    assert.match(
+      changed.join(""),
+      /c0\] config key "epochs" differs from the finished model's config ".*config\.json": 2 -> 3/,
+    );
     await Deno.remove(join(classRunDir(dir, "v", "c1"), "summary.json"));
     assert.equal(classRunStatus(classRunDir(dir, "v", "c1")), "partial");
     assert.deepEqual((await trainPerClass(opts)).map((r) => r.action), ["skipped", "resumed"]);

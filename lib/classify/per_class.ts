@@ -9,7 +9,7 @@
  * (`last.ckpt` only) resumes where it stopped; `retrain` deletes the class's directory and starts over.
  */
 import type { BackendInfo } from "../backend.ts";
-import type { Config, ConfigSchema } from "../config.ts";
+import { type Config, configChanges, type ConfigSchema } from "../config.ts";
 import { disposeModule } from "../nn/module.ts";
 import { loadCheckpoint, restoreCheckpoint } from "../runner/checkpoint.ts";
 import { Experiment } from "../runner/experiment.ts";
@@ -63,6 +63,44 @@ export interface PerClassOptions<S extends ConfigSchema, B extends Batch> {
   readonly retrainHint?: string;
 }
 
+/**
+ * Keys that say how a run is organised, logged or reported, not what a class model is: a finished class
+ * is not compared on them.
+ */
+export const RUN_CONTROL_KEYS: ReadonlySet<string> = new Set([
+  "classes",
+  "num_jobs",
+  "shard",
+  "stage",
+  "retrain",
+  "full_test",
+  "use_prior",
+  "sample_classes",
+  "feature_cache_dir",
+  "log_interval",
+  "log_timing",
+  "name",
+  "notes",
+  "sample_epochs",
+  "n_samples",
+  "sample_dir",
+  "train_threads",
+]);
+
+/** How `cfg` differs from the config a finished class run in `dir` was trained with (its config.json). */
+async function changesSinceTrained(dir: string, cfg: Readonly<Record<string, unknown>>): Promise<string[]> {
+  const path = join(dir, "config.json");
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(path)).config ?? {};
+  } catch (e) {
+    return [`its config "${path}" cannot be read (${e instanceof Error ? e.message : e})`];
+  }
+  const model = (c: Readonly<Record<string, unknown>>) =>
+    Object.fromEntries(Object.entries(c).filter(([k]) => !RUN_CONTROL_KEYS.has(k)));
+  return configChanges(model(saved), model(cfg), `the finished model's config "${path}"`);
+}
+
 /** Trains (or skips, or resumes) every class in order; see the module doc. */
 export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
   o: PerClassOptions<S, B>,
@@ -77,9 +115,10 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
     }
     const tag = `[${o.variant} ${k + 1}/${o.classes.length}: ${cls}]`;
     if (status === "done") {
-      o.log.info(
-        `${tag} already trained in ${dir}; skipped (${o.retrainHint ?? "--retrain trains it again"})`,
-      );
+      const hint = o.retrainHint ?? "--retrain trains it again";
+      o.log.info(`${tag} already trained in ${dir}; skipped (${hint})`);
+      // A finished model keeps its result; say so when it was trained with another config than this run's.
+      for (const change of await changesSinceTrained(dir, o.cfg)) o.log.warn(`${tag} ${change} (${hint})`);
       const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
       out.push({ cls, action: "skipped", dir, summary });
     } else {
