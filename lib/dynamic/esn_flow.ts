@@ -19,7 +19,7 @@ import type { Linear } from "../nn/linear.ts";
 import { childParameters, type NamedTensors } from "../nn/module.ts";
 import { ToeplitzLinear, toeplitzRowsT } from "../nn/toeplitz.ts";
 import type { Rng } from "../rng.ts";
-import { EsnFlowLayer } from "./esn_flow_layer.ts";
+import { EsnFlowLayer, halfSplit } from "./esn_flow_layer.ts";
 import { type DenseWeights, fusedFlowLogProb } from "./fused_flow.ts";
 import { constantMatMul, matMul } from "./products.ts";
 
@@ -102,23 +102,24 @@ export class EsnFlow implements Bijector {
     return this.layers.length * this.opts.hiddenDim;
   }
 
-  /** The context blocks of all first layers side by side, `[N, L * l]`. */
-  contextWeight(): tf.Tensor2D {
+  /** Rows `from..to-1` of every first layer's `W_1^T`, side by side, `[to - from, L * l]`. */
+  #firstRowsT(from: number, to: number): tf.Tensor2D {
     const firsts = this.layers.map((l) => l.conditioner.first);
     if (firsts.every((f) => f instanceof ToeplitzLinear)) {
-      const { frameDim: d, contextDim: n } = this.opts;
-      return toeplitzRowsT(firsts as ToeplitzLinear[], d, d + n);
+      return toeplitzRowsT(firsts as ToeplitzLinear[], from, to);
     }
-    return tf.concat(this.layers.map((l) => l.conditioner.contextWeight()), 1);
+    return tf.concat(this.layers.map((l) => l.conditioner.firstRowsT(from, to)), 1);
+  }
+
+  /** The context blocks of all first layers side by side, `[N, L * l]`. */
+  contextWeight(): tf.Tensor2D {
+    const { frameDim: d, contextDim: n } = this.opts;
+    return this.#firstRowsT(d, d + n);
   }
 
   /** The frame blocks of all first layers side by side, `[D, L * l]`. */
   frameWeight(): tf.Tensor2D {
-    const firsts = this.layers.map((l) => l.conditioner.first);
-    if (firsts.every((f) => f instanceof ToeplitzLinear)) {
-      return toeplitzRowsT(firsts as ToeplitzLinear[], 0, this.opts.frameDim);
-    }
-    return tf.concat(this.layers.map((l) => l.conditioner.frameWeight()), 1);
+    return this.#firstRowsT(0, this.opts.frameDim);
   }
 
   /** The first-layer biases side by side, `[L * l]`. */
@@ -188,7 +189,7 @@ export class EsnFlow implements Bijector {
       hc,
       frameWeight: this.frameWeight(),
       rescale: this.rescale as tf.Tensor1D,
-      split: Math.floor(this.frameDim / 2),
+      split: halfSplit(this.frameDim),
       layers: this.layers.map(({ conditioner: c }) => ({
         hidden: c.hidden.map(weightsOf),
         slope: weightsOf(c.slope),

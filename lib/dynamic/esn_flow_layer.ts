@@ -21,10 +21,15 @@ import { type ConditionerOptions, ContextConditioner } from "../nn/conditioner.t
 import type { NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
 
+/** How many leading dimensions the layer mask `b` keeps as ones: floor(D / 2). */
+export function halfSplit(dim: number): number {
+  return Math.floor(dim / 2);
+}
+
 /** The layer mask `b`: 1 on the first floor(D / 2) dimensions, 0 on the rest. */
 export function halfMask(dim: number): Float32Array {
   const b = new Float32Array(dim);
-  b.fill(1, 0, Math.floor(dim / 2));
+  b.fill(1, 0, halfSplit(dim));
   return b;
 }
 

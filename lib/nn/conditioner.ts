@@ -66,20 +66,22 @@ export class ContextConditioner implements Module {
     this.intercept = new Linear(l, d, rng);
   }
 
+  /** Rows `from..to-1` of `W_1^T` (of the input `[b x ; h]`), `[to - from, l]`. */
+  firstRowsT(from: number, to: number): tf.Tensor2D {
+    return this.first instanceof ToeplitzLinear
+      ? this.first.rowsT(from, to)
+      : tf.slice(this.first.weight, [from, 0], [to - from, -1]) as tf.Tensor2D;
+  }
+
   /** Rows of `W_1^T` that multiply the frame, `[D, l]`. */
   frameWeight(): tf.Tensor2D {
-    const d = this.opts.frameDim;
-    return this.first instanceof ToeplitzLinear
-      ? this.first.rowsT(0, d)
-      : tf.slice(this.first.weight, [0, 0], [d, -1]) as tf.Tensor2D;
+    return this.firstRowsT(0, this.opts.frameDim);
   }
 
   /** Rows of `W_1^T` that multiply the context, `[N, l]`. */
   contextWeight(): tf.Tensor2D {
     const { frameDim: d, contextDim: n } = this.opts;
-    return this.first instanceof ToeplitzLinear
-      ? this.first.rowsT(d, d + n)
-      : tf.slice(this.first.weight, [d, 0], [n, -1]) as tf.Tensor2D;
+    return this.firstRowsT(d, d + n);
   }
 
   /** The first layer's bias `c_1`, `[l]`. */

@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../config.ts";
 import { type HostBatch, SequenceBatch } from "../data/sequences.ts";
 import type { DynamicModel, ModelRecipe } from "../dynamic/dynamic_flow.ts";
-import { clipByGlobalNorm, lossOf } from "../runner/train_step.ts";
+import { applyClipped, lossOf } from "../runner/train_step.ts";
 import type { ParallelTrainer } from "../runner/types.ts";
 
 /** Messages to a worker. */
@@ -258,9 +258,7 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
         });
         used.push({ name: v.name, tensor: tf.tensor(sum, v.shape) });
       });
-      const gs = used.map((u) => u.tensor);
-      const clipped = gradClipNorm === null ? gs : clipByGlobalNorm(gs, gradClipNorm);
-      optimizer.applyGradients(used.map((u, i) => ({ name: u.name, tensor: clipped[i] })));
+      applyClipped(optimizer, used, gradClipNorm);
     });
     return loss;
   }

@@ -113,7 +113,6 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     const data = await this.spec.data(this.cfg, ctx);
     let model: DensityModel<B> | null = null;
     let optimizer: tf.Optimizer | null = null;
-    let parallel: ParallelTrainer<B> | null = null;
     try {
       model = this.spec.model(this.cfg, data, ctx);
       optimizer = this.spec.optimizer(this.cfg);
@@ -135,7 +134,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
               `(the dynamic flows can use more)`,
           );
         }
-        parallel = this.#parallel = await model.parallelTrainer(c.train_threads);
+        this.#parallel = await model.parallelTrainer(c.train_threads);
         log.info(`Training on ${c.train_threads} threads (data-parallel)`);
       }
       await this.#writeConfig(ckpt);
@@ -152,7 +151,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
           epoch,
           step,
           bestPath: this.bestPath,
-          parallel,
+          parallel: this.#parallel,
         });
         // The last epoch is always evaluated, so it can become the best checkpoint.
         if (epoch % c.eval_epochs === 0 || epoch === c.epochs) {
@@ -185,7 +184,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       await writeJsonAtomic(join(this.runDir, "summary.json"), summary);
       return summary;
     } finally {
-      parallel?.close();
+      this.#parallel?.close();
       this.#parallel = null;
       this.#stopRecording?.();
       this.#stopRecording = null;

@@ -22,6 +22,20 @@ export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): tf.Tensor
 }
 
 /**
+ * Clips `grads` by their global norm when `gradClipNorm` is set and applies them, in the given order.
+ * Allocates: call inside `tf.tidy`.
+ */
+export function applyClipped(
+  optimizer: tf.Optimizer,
+  grads: readonly { name: string; tensor: tf.Tensor }[],
+  gradClipNorm: number | null,
+): void {
+  const ts = grads.map((g) => g.tensor);
+  const clipped = gradClipNorm === null ? ts : clipByGlobalNorm(ts, gradClipNorm);
+  optimizer.applyGradients(grads.map((g, i) => ({ name: g.name, tensor: clipped[i] })));
+}
+
+/**
  * Runs one step on `batch` and returns the loss (a scalar the caller disposes). Every intermediate
  * tensor is freed, so `tf.memory().numTensors` stays constant from the second step on (the first step
  * creates the optimizer's slots).
@@ -37,9 +51,7 @@ export function trainStep<B extends Batch>(
     const { value, grads } = tf.variableGrads(() => lossOf(model, batch), vars);
     // Position matters: Adam and friends index their slots by the order of this list.
     const used = vars.filter((v) => grads[v.name] !== undefined);
-    let gs = used.map((v) => grads[v.name]);
-    if (gradClipNorm !== null) gs = clipByGlobalNorm(gs, gradClipNorm);
-    optimizer.applyGradients(used.map((v, i) => ({ name: v.name, tensor: gs[i] })));
+    applyClipped(optimizer, used.map((v) => ({ name: v.name, tensor: grads[v.name] })), gradClipNorm);
     return value;
   });
 }
