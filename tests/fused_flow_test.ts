@@ -2,6 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { selectBackend } from "../lib/backend.ts";
 import { EsnFlow } from "../lib/dynamic/esn_flow.ts";
+import type { FusedFlowPath } from "../lib/dynamic/fused_flow.ts";
+import { CHUNK_ROWS } from "../lib/dynamic/host_flow.ts";
 import { Rng } from "../lib/rng.ts";
 
 const D = 5, N = 9, HIDDEN = 6, ROWS = 7;
@@ -16,66 +18,131 @@ function relErr(a: tf.Tensor, b: tf.Tensor): number {
   return worst / scale;
 }
 
+/** How `log p(x | h)` is computed: the fused op on one of its paths, or autodiff of the composed layers. */
+type Mode = FusedFlowPath | "composed";
+
+function logProbBy(flow: EsnFlow, x: tf.Tensor2D, hc: tf.Tensor2D, mode: Mode): tf.Tensor1D {
+  return mode === "composed" ? flow.logProbComposed(x, hc) : flow.logProbProjected(x, hc, mode);
+}
+
 /**
  * Value and gradients (every parameter, the frames and the context projection) of a weighted sum of
- * `log p(x | h)` by `logProb` of the flow, which is either the fused op or autodiff of the composition.
+ * `log p(x | h)` computed by `mode`.
  */
-function valueAndGrads(flow: EsnFlow, x: tf.Tensor2D, h: tf.Tensor2D, weights: tf.Tensor1D, fused: boolean) {
+function valueAndGrads(flow: EsnFlow, x: tf.Tensor2D, h: tf.Tensor2D, weights: tf.Tensor1D, mode: Mode) {
   const vars = flow.parameters().map(([, v]) => v);
   return tf.tidy(() => {
     const hc = flow.projectContext(h);
-    const f = (xv: tf.Tensor, hcv: tf.Tensor) => {
-      const lp = fused
-        ? flow.logProbProjected(xv as tf.Tensor2D, hcv as tf.Tensor2D)
-        : flow.logProbComposed(xv as tf.Tensor2D, hcv as tf.Tensor2D);
-      return tf.sum(tf.mul(lp, weights)) as tf.Scalar;
-    };
+    const f = (xv: tf.Tensor, hcv: tf.Tensor) =>
+      tf.sum(tf.mul(logProbBy(flow, xv as tf.Tensor2D, hcv as tf.Tensor2D, mode), weights)) as tf.Scalar;
     const { value, grads } = tf.variableGrads(() => f(x, flow.projectContext(h)), vars);
     const [dx, dhc] = tf.grads(f)([x, hc]);
-    const logp = fused ? flow.logProbProjected(x, hc) : flow.logProbComposed(x, hc);
+    const logp = logProbBy(flow, x, hc, mode);
     return { value, logp, dx, dhc, grads: vars.map((v) => grads[v.name]) };
   });
+}
+
+/** Asserts two {@link valueAndGrads} results agree: values to 1e-5, gradients to `tol` (relative). */
+function assertSameResults(
+  got: ReturnType<typeof valueAndGrads>,
+  want: ReturnType<typeof valueAndGrads>,
+  names: readonly string[],
+  tol = 1e-4,
+) {
+  assert.ok(relErr(got.logp, want.logp) < 1e-5, `log p: ${relErr(got.logp, want.logp)}`);
+  assert.ok(relErr(got.value, want.value) < 1e-5);
+  assert.ok(relErr(got.dx, want.dx) < tol, `d/dx: ${relErr(got.dx, want.dx)}`);
+  assert.ok(relErr(got.dhc, want.dhc) < tol, `d/dhc: ${relErr(got.dhc, want.dhc)}`);
+  got.grads.forEach((g, i) => {
+    assert.ok(g, `no gradient for ${names[i]}`);
+    const e = relErr(g, want.grads[i]);
+    assert.ok(e < tol, `d/d${names[i]}: relative error ${e}`);
+    assert.ok(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]) > 0, `zero gradient for ${names[i]}`);
+  });
+}
+
+function disposeResults(...rs: ReturnType<typeof valueAndGrads>[]) {
+  tf.dispose(rs.flatMap((r) => [r.value, r.logp, r.dx, r.dhc, ...r.grads]));
+}
+
+function makeFlow(
+  rng: Rng,
+  opts: { frameDim?: number; toeplitz?: boolean; layers?: number; hidden?: number },
+) {
+  const frameDim = opts.frameDim ?? D;
+  const flow = new EsnFlow({
+    frameDim,
+    contextDim: N,
+    hiddenDim: HIDDEN,
+    numHiddenLayers: opts.hidden ?? 2,
+    numFlowLayers: opts.layers ?? 2,
+    toeplitz: opts.toeplitz ?? true,
+  }, rng);
+  // A rescale away from its initial 1 (the gradient through it is then not the identity's).
+  flow.rescale.assign(tf.tensor1d(Array.from({ length: frameDim }, (_, i) => 0.5 + 0.2 * i)));
+  return flow;
 }
 
 Deno.test("the fused flow op has the values and gradients of autodiff through the composed layers", async (t) => {
   for (const backend of ["wasm", "cpu"] as const) {
     await selectBackend(backend);
-    for (const toeplitz of [true, false]) {
-      for (const [numFlowLayers, numHiddenLayers] of [[1, 1], [3, 2], [2, 3]]) {
-        await t.step(
-          `${backend}, toeplitz ${toeplitz}, ${numFlowLayers} layers x ${numHiddenLayers} hidden`,
-          () => {
-            const rng = new Rng(`fused:${toeplitz}:${numFlowLayers}:${numHiddenLayers}`);
-            const flow = new EsnFlow(
-              { frameDim: D, contextDim: N, hiddenDim: HIDDEN, numHiddenLayers, numFlowLayers, toeplitz },
-              rng,
-            );
-            // A rescale away from its initial 1, and rows weighted unequally (the gradient g per row varies).
-            flow.rescale.assign(tf.tensor1d(Array.from({ length: D }, (_, i) => 0.5 + 0.2 * i)));
-            const x = tf.tensor2d(rng.normals(ROWS * D), [ROWS, D]);
-            const h = tf.tensor2d(rng.normals(ROWS * N, 0.7), [ROWS, N]);
-            const weights = tf.tensor1d(Array.from({ length: ROWS }, (_, i) => (i % 3) - 0.7));
-            const before = tf.memory().numTensors;
-            const fused = valueAndGrads(flow, x, h, weights, true);
-            const ref = valueAndGrads(flow, x, h, weights, false);
-            assert.ok(relErr(fused.logp, ref.logp) < 1e-5, `log p: ${relErr(fused.logp, ref.logp)}`);
-            assert.ok(relErr(fused.value, ref.value) < 1e-5);
-            assert.ok(relErr(fused.dx, ref.dx) < 1e-4, `d/dx: ${relErr(fused.dx, ref.dx)}`);
-            assert.ok(relErr(fused.dhc, ref.dhc) < 1e-4, `d/dhc: ${relErr(fused.dhc, ref.dhc)}`);
-            const names = flow.parameters().map(([n]) => n);
-            fused.grads.forEach((g, i) => {
-              assert.ok(g, `no gradient for ${names[i]}`);
-              const e = relErr(g, ref.grads[i]);
-              assert.ok(e < 1e-4, `d/d${names[i]}: relative error ${e}`);
-              assert.ok(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]) > 0, `zero gradient for ${names[i]}`);
-            });
-            const made = [fused, ref].flatMap((r) => [r.value, r.logp, r.dx, r.dhc, ...r.grads]);
-            assert.equal(tf.memory().numTensors, before + made.length, "the op leaks tensors");
-            tf.dispose([...made, x, h, weights]);
-            flow.parameters().forEach(([, v]) => v.dispose());
-          },
-        );
+    for (const path of ["host", "tfjs"] as const) {
+      for (const toeplitz of [true, false]) {
+        for (const [layers, hidden] of [[1, 1], [3, 2], [2, 3]]) {
+          await t.step(
+            `${backend}, ${path} path, toeplitz ${toeplitz}, ${layers} layers x ${hidden} hidden`,
+            () => {
+              const rng = new Rng(`fused:${toeplitz}:${layers}:${hidden}`);
+              const flow = makeFlow(rng, { toeplitz, layers, hidden });
+              const x = tf.tensor2d(rng.normals(ROWS * D), [ROWS, D]);
+              const h = tf.tensor2d(rng.normals(ROWS * N, 0.7), [ROWS, N]);
+              // Rows weighted unequally (the gradient g per row varies).
+              const weights = tf.tensor1d(Array.from({ length: ROWS }, (_, i) => (i % 3) - 0.7));
+              const before = tf.memory().numTensors;
+              const fused = valueAndGrads(flow, x, h, weights, path);
+              const ref = valueAndGrads(flow, x, h, weights, "composed");
+              assertSameResults(fused, ref, flow.parameters().map(([n]) => n));
+              const made = [fused, ref].flatMap((r) => [r.value, r.logp, r.dx, r.dhc, ...r.grads]);
+              assert.equal(tf.memory().numTensors, before + made.length, "the op leaks tensors");
+              tf.dispose([...made, x, h, weights]);
+              flow.parameters().forEach(([, v]) => v.dispose());
+            },
+          );
+        }
       }
     }
   }
+});
+
+Deno.test("the host path agrees with the tfjs path beyond one chunk of rows and with calls interleaved", async (t) => {
+  await selectBackend("wasm");
+  const rng = new Rng("fused:chunks");
+  await t.step(`${CHUNK_ROWS + 5} rows (two chunks), frame dim 6`, () => {
+    const rows = CHUNK_ROWS + 5, flow = makeFlow(rng, { frameDim: 6 });
+    const x = tf.tensor2d(rng.normals(rows * 6), [rows, 6]);
+    const h = tf.tensor2d(rng.normals(rows * N, 0.7), [rows, N]);
+    const weights = tf.tensor1d(rng.normals(rows));
+    const host = valueAndGrads(flow, x, h, weights, "host");
+    const ops = valueAndGrads(flow, x, h, weights, "tfjs");
+    assertSameResults(host, ops, flow.parameters().map(([n]) => n));
+    disposeResults(host, ops);
+    tf.dispose([x, h, weights]);
+  });
+  await t.step("two flows forward, then both backward (the first one's activations are recomputed)", () => {
+    const flows = [makeFlow(rng, {}), makeFlow(rng, { layers: 3 })];
+    const x = tf.tensor2d(rng.normals(ROWS * D), [ROWS, D]);
+    const h = tf.tensor2d(rng.normals(ROWS * N, 0.7), [ROWS, N]);
+    const vars = flows.flatMap((f) => f.parameters().map(([, v]) => v));
+    const total = (path: FusedFlowPath) =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => {
+          const [a, b] = flows.map((f) => tf.sum(f.logProbProjected(x, f.projectContext(h), path)));
+          return tf.add(a, tf.mul(b, 0.5)) as tf.Scalar;
+        }, vars);
+        return [value, ...vars.map((v) => grads[v.name])];
+      });
+    const host = total("host"), ops = total("tfjs");
+    host.forEach((g, i) => assert.ok(relErr(g, ops[i]) < 1e-4, `tensor ${i}: ${relErr(g, ops[i])}`));
+    tf.dispose([...host, ...ops, x, h]);
+  });
 });

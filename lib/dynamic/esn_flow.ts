@@ -20,7 +20,7 @@ import { childParameters, type NamedTensors } from "../nn/module.ts";
 import { ToeplitzLinear, toeplitzRowsT } from "../nn/toeplitz.ts";
 import type { Rng } from "../rng.ts";
 import { EsnFlowLayer, halfSplit } from "./esn_flow_layer.ts";
-import { type DenseWeights, fusedFlowLogProb } from "./fused_flow.ts";
+import { type DenseWeights, fusedFlowLogProb, type FusedFlowPath } from "./fused_flow.ts";
 import { constantMatMul, matMul } from "./products.ts";
 
 function weightsOf(layer: Linear): DenseWeights {
@@ -181,9 +181,10 @@ export class EsnFlow implements Bijector {
 
   /**
    * `log p(x | h)` per row given `hc = projectContext(h)`, `[R]`: one op with a hand-written gradient
-   * (`fused_flow.ts`), the same values and gradients as {@link logProbComposed}.
+   * (`fused_flow.ts`), the same values and gradients as {@link logProbComposed}. `path` overrides where it
+   * runs (default: host kernels on wasm and cpu, tfjs ops elsewhere).
    */
-  logProbProjected(x: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor1D {
+  logProbProjected(x: tf.Tensor2D, hc: tf.Tensor2D, path?: FusedFlowPath): tf.Tensor1D {
     return fusedFlowLogProb({
       x,
       hc,
@@ -195,7 +196,7 @@ export class EsnFlow implements Bijector {
         slope: weightsOf(c.slope),
         intercept: weightsOf(c.intercept),
       })),
-    });
+    }, path);
   }
 
   /** {@link logProbProjected} by composing the layers (autodiff; the reference the fused op is tested against). */

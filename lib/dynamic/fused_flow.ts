@@ -23,6 +23,7 @@
  * checks values and every gradient against autodiff of the composed layers.
  */
 import * as tf from "@tensorflow/tfjs";
+import { hostFlowLogProb } from "./host_flow.ts";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -86,12 +87,22 @@ function columns([w, b]: DenseWeights, part: Part): DenseWeights {
   ];
 }
 
+/** Where {@link fusedFlowLogProb} computes: WebAssembly kernels on the host, or tfjs ops on the backend. */
+export type FusedFlowPath = "host" | "tfjs";
+
+/** The path for the current backend: the host kernels where tensors read synchronously (wasm, cpu). */
+export function defaultFusedFlowPath(): FusedFlowPath {
+  const b = tf.getBackend();
+  return b === "wasm" || b === "cpu" ? "host" : "tfjs";
+}
+
 /**
  * `log p(x | h)` per row, `[R]`, of the flow given by `inputs` (module doc). The frame is kept as its two
  * parts (the mask's ones and zeros), so a coupling computes slopes and intercepts for the part it changes
- * only: the same numbers as the masked form, without the masked half of the work.
+ * only: the same numbers as the masked form, without the masked half of the work. `path` "host" runs
+ * `host_flow.ts` (the same maths in WebAssembly SIMD kernels, one call per product), "tfjs" tfjs ops.
  */
-export function fusedFlowLogProb(inputs: FusedFlowInputs): tf.Tensor1D {
+export function fusedFlowLogProb(inputs: FusedFlowInputs, path = defaultFusedFlowPath()): tf.Tensor1D {
   const { split, layers } = inputs;
   const numLayers = layers.length, numHidden = layers[0]?.hidden.length ?? 0;
   const [rows, dim] = inputs.x.shape;
@@ -100,6 +111,12 @@ export function fusedFlowLogProb(inputs: FusedFlowInputs): tf.Tensor1D {
     throw new Error(
       `fusedFlowLogProb: ${numLayers} layers, context projection [${inputs.hc.shape}] and split ${split} ` +
         `do not fit frames [${inputs.x.shape}]`,
+    );
+  }
+  if (path === "host") {
+    return hostFlowLogProb(
+      { dim, split, numLayers, width, numHidden },
+      [inputs.x, inputs.hc, inputs.frameWeight, inputs.rescale, ...layers.flatMap(layerTensors)],
     );
   }
   // parts[c] is what coupling c changes (data-to-latent order); it keeps parts[1 - c].
