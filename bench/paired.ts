@@ -14,7 +14,7 @@ import { DataParallel } from "../lib/parallel/data_parallel.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { type Timings, totalFramesPerSecond } from "./data.ts";
 import { benchDataset, buildBenchModel, evalBatch, type SizeSpec, step, timeEncoding } from "./measure.ts";
-import { PEER_DRIVER } from "./peer.ts";
+import { PEER_DRIVER, peerEnv } from "./peer.ts";
 
 /** What the peer runs in a paired comparison. */
 export interface PeerStepSpec {
@@ -50,8 +50,13 @@ export class PeerServer {
       String(size.esnDim),
     );
     args.push("--steps", String(size.steps));
-    const child = new Deno.Command(python, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
-      .spawn();
+    const child = new Deno.Command(python, {
+      args,
+      env: peerEnv(spec.threads),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
     const server = new PeerServer(child);
     try {
       const ready = await server.#next();

@@ -110,11 +110,24 @@ export function peerFigures(records: readonly PeerRecord[], scan?: "esn_dim" | "
   });
 }
 
+/**
+ * The environment of a peer run with `threads` threads: torch's own count (`--threads`) and the same for
+ * the BLAS and OpenMP pools. Without them Debian's OpenBLAS starts one thread per CPU whatever torch is
+ * told, so "1 thread" ran on both cores here (18.2 s wall, 34.7 s CPU for the peer's 3 variants) and its
+ * idle threads spin between calls, slowing whatever runs beside it (echoflow's evaluation batches ran
+ * ~2x slower alternating with it; README, performance section).
+ */
+export function peerEnv(threads: number): Record<string, string> {
+  const n = String(threads);
+  return { OPENBLAS_NUM_THREADS: n, OMP_NUM_THREADS: n, MKL_NUM_THREADS: n };
+}
+
 /** Runs a command and returns its exit code and output (a timeout or a missing program: code -1). */
-async function run(cmd: string, args: string[], timeoutMs: number) {
+async function run(cmd: string, args: string[], timeoutMs: number, env: Record<string, string> = {}) {
   try {
     const out = await new Deno.Command(cmd, {
       args,
+      env,
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -178,7 +191,7 @@ export async function runPeer(
   phase: "train" | "eval" = "train",
 ): Promise<PeerRecord[]> {
   const args = phase === "eval" ? [PEER_DRIVER, script, "eval", ...peerArgs(a)] : [script, ...peerArgs(a)];
-  const r = await run(python, args, 30 * 60_000);
+  const r = await run(python, args, 30 * 60_000, peerEnv(a.threads));
   if (r.code !== 0) {
     const tail = r.stderr.trim().split("\n").slice(-5).join("\n");
     throw new Error(`PyTorch peer "${script}" failed (exit code ${r.code}):\n${tail}`);

@@ -23,7 +23,7 @@ import { buildBenchModel } from "../bench/measure.ts";
 import { parseLoadAverage } from "../bench/machine.ts";
 import { peakMemoryOf } from "../bench/memory.ts";
 import { exportForPeer, maxRelativeError, torchName } from "../bench/peer_check.ts";
-import { findPython, parsePeerLines, peerArgs, peerFigures } from "../bench/peer.ts";
+import { findPython, parsePeerLines, peerArgs, peerFigures, runPeer } from "../bench/peer.ts";
 import { pairedRun, PeerServer } from "../bench/paired.ts";
 import {
   type Figure,
@@ -477,6 +477,24 @@ Deno.test({
       }
     }
   },
+});
+
+Deno.test("runPeer() gives the peer its thread count for BLAS and OpenMP too", async () => {
+  // A stand-in peer that reports the pools' sizes it was given in its result line.
+  const dir = await Deno.makeTempDir();
+  const script = `${dir}/peer.sh`;
+  await Deno.writeTextFile(
+    script,
+    'echo "{\\"peer\\": \\"pytorch\\", \\"torch\\": \\"x\\", \\"threads\\": $OPENBLAS_NUM_THREADS, ' +
+      '\\"variant\\": \\"packed\\", \\"batch\\": 2, \\"frame_dim\\": 40, \\"esn_dim\\": 8, ' +
+      '\\"ms_per_step\\": $MKL_NUM_THREADS, \\"frames_per_s\\": ${OMP_NUM_THREADS}00}"\n',
+  );
+  try {
+    const [r] = await runPeer("/bin/sh", script, { batch: 2, steps: 1, esnDim: 8, threads: 3 });
+    assert.deepEqual([r.threads, r.msPerStep, r.framesPerS], [3, 3, 300]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("PeerServer.start() fails with the driver's error when the driver cannot run", async () => {
