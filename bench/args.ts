@@ -63,7 +63,9 @@ const DEFAULTS: BenchOptions = {
   backends: null,
   variants: VARIANTS,
   steps: 10,
-  warmup: 3,
+  // The first ~10 steps of a fresh process run up to 2x slower (the wasm heap grows, and first touches of
+  // memory are slow on this VM), so steady state needs more warm-up than the peer's own 3 steps.
+  warmup: 15,
   cpuSteps: 3,
   rounds: 1,
   batch: 128,
@@ -102,7 +104,7 @@ export const BENCH_USAGE =
   --backends LIST    wasm,cpu,webgpu (default: every available one; webgpu only on a hardware adapter)
   --variants LIST    cached,recompute,parallel (default all): ESN states computed once, or per batch, or
                      computed once with each step split across 2 threads (train_threads 2)
-  --steps N          timed training steps (default 10), after --warmup N untimed ones (default 3)
+  --steps N          timed training steps (default 10), after --warmup N untimed ones (default 15)
   --cpu_steps N      at most N timed steps after 1 warm-up step on the slow cpu backend (default 3)
   --rounds N         repeat everything (echoflow, then the peer) N times; report medians (default 1)
   --batch B          sequences per batch (default 128)

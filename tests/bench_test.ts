@@ -47,7 +47,7 @@ Deno.test("parseBenchArgs() gives the documented defaults and reads every flag f
     const o = parseBenchArgs([]);
     assert.equal(o.backends, null);
     assert.deepEqual(o.variants, VARIANTS);
-    assert.deepEqual([o.steps, o.warmup, o.batch, o.esnDim], [10, 3, 128, 1000]);
+    assert.deepEqual([o.steps, o.warmup, o.batch, o.esnDim], [10, 15, 128, 1000]);
     assert.deepEqual(o.threads, [1, 2]);
     assert.equal(o.peer, "../shared/peer/torch_esn_flow.py");
     assert.equal(o.usePeer, true);

@@ -274,10 +274,12 @@ Deno.test("transpose-free products have the values and gradients of tfjs autodif
           [a, w, b],
         ));
     }
-    await t.step(
-      "constantMatMul (gradient for w only)",
-      () => same((y) => constantMatMul(a, y as tf.Tensor2D), (y) => tf.matMul(a, y), [w]),
-    );
+    for (const host of [true, false]) {
+      await t.step(
+        `constantMatMul (gradient for w only), ${host ? "host kernels" : "tfjs ops"}`,
+        () => same((y) => constantMatMul(a, y as tf.Tensor2D, host), (y) => tf.matMul(a, y), [w]),
+      );
+    }
   } finally {
     for (const v of [a, w, b, proj]) v.dispose();
   }

@@ -37,10 +37,10 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 Deno.test("gemm() computes act(C0 + bias + A B), A read with any strides (A^T too)", async (t) => {
   const rng = new Rng("wasm:gemm");
   const [m, k, n] = [8, 7, 16];
-  for (const transposed of [false, true]) {
+  for (const [transposed, fma] of [[false, true], [true, true], [false, false], [true, false]]) {
     for (const [useC0, useBias, relu] of [[false, false, false], [true, true, true], [true, false, false]]) {
-      await t.step(`A${transposed ? "^T" : ""} c0=${useC0} bias=${useBias} relu=${relu}`, () => {
-        const ar = new Arena(new Kernels());
+      await t.step(`A${transposed ? "^T" : ""} fma=${fma} c0=${useC0} bias=${useBias} relu=${relu}`, () => {
+        const ar = new Arena(new Kernels(fma));
         const a = randn(rng, m * k), b = randn(rng, k * n), c0 = randn(rng, m * n), bias = randn(rng, n);
         // A as stored: [m, k] row-major, or [k, m] row-major read transposed.
         const stored = transposed
@@ -186,6 +186,11 @@ Deno.test("reluMask() and columnSum()", () => {
   const pout = ar.put(out0);
   ar.k.fn.columnSum(3, 8, ar.put(x), pout);
   assertClose(ar.read(pout, 8), out0.map((v, j) => v + x[j] + x[8 + j] + x[16 + j]), 1e-6, "sum");
+});
+
+Deno.test("Kernels use fused multiply-adds on this engine (Deno's V8 has relaxed SIMD)", () => {
+  assert.equal(new Kernels().fma, true);
+  assert.equal(new Kernels(false).fma, false);
 });
 
 Deno.test("Kernels.reserve() grows the memory and keeps its contents", () => {

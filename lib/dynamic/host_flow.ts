@@ -22,6 +22,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Kernels } from "../wasm/kernels.ts";
+import { hostValues } from "../wasm/tensor_io.ts";
 
 /** Rows per chunk: bounds the tape (about 5 kB per row at esn_flow_timit's sizes). */
 export const CHUNK_ROWS = 4096;
@@ -199,16 +200,20 @@ class HostFlow {
     return { logp, call };
   }
 
-  /** Gradients given `dy = d loss / d log p` per row, for the forward call `call` with these inputs. */
+  /**
+   * Gradients given `dy = d loss / d log p` per row, for the forward call `call`; `inputs` gives that
+   * call's inputs again, read only when its activations are gone and are recomputed.
+   */
   backward(
     dims: HostFlowDims,
     rows: number,
-    input: HostFlowInputs,
+    inputs: () => HostFlowInputs,
     dy: Float32Array,
     call: number,
   ): HostFlowGrads {
     const reuse = this.#owner === call;
-    const lay = reuse ? this.#layoutFor(dims, rows) : this.#prepare(dims, rows, input);
+    const input = reuse ? null : inputs();
+    const lay = input ? this.#prepare(dims, rows, input) : this.#layoutFor(dims, rows);
     const f = this.#k.f32;
     f.fill(0, lay.g.start / 4, lay.g.end / 4);
     const { dim, numLayers: L, width: l } = dims;
@@ -218,7 +223,7 @@ class HostFlow {
     };
     for (let r0 = 0; r0 < rows; r0 += CHUNK_ROWS) {
       const n = Math.min(CHUNK_ROWS, rows - r0);
-      if (!reuse) this.#forwardChunk(lay, input, r0, n, null);
+      if (input) this.#forwardChunk(lay, input, r0, n, null);
       this.#backwardChunk(lay, dy, r0, n, out);
     }
     this.#owner = -1;
@@ -440,11 +445,6 @@ export function hostFlow(): HostFlow {
   return engine ??= new HostFlow();
 }
 
-/** Reads a tensor's values on a synchronously readable backend (wasm, cpu). */
-function read(t: tf.Tensor): Float32Array {
-  return t.dataSync() as Float32Array;
-}
-
 /**
  * `log p(x | h)` per row by the host kernels, as a tfjs op with its gradient: the inputs are those of
  * `fusedFlowLogProb` (`x`, `hc`, the frame weight, the rescale, then per layer the hidden weight and bias
@@ -452,25 +452,29 @@ function read(t: tf.Tensor): Float32Array {
  */
 export function hostFlowLogProb(dims: HostFlowDims, tensors: readonly tf.Tensor[]): tf.Tensor1D {
   const perLayer = 2 * dims.numHidden + 4;
+  // Views of the tensors' values (`hostValues`), valid until the next tfjs op: read right away.
+  const inputsOf = ([x, hc, fw, rescale, ...rest]: tf.Tensor[]): HostFlowInputs => ({
+    x: hostValues(x),
+    hc: hostValues(hc),
+    frameWeight: hostValues(fw),
+    rescale: hostValues(rescale),
+    layers: Array.from(
+      { length: dims.numLayers },
+      (_, i) => rest.slice(i * perLayer, (i + 1) * perLayer).map(hostValues),
+    ),
+  });
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const ts = args.slice(0, -1) as tf.Tensor[];
+    const save = args.pop() as tf.GradSaveFunc;
+    const ts = args as tf.Tensor[];
     const [x, hc, fw, rescale, ...rest] = ts;
     const rows = x.shape[0];
-    const input: HostFlowInputs = {
-      x: read(x),
-      hc: read(hc),
-      frameWeight: read(fw),
-      rescale: read(rescale),
-      layers: Array.from(
-        { length: dims.numLayers },
-        (_, i) => rest.slice(i * perLayer, (i + 1) * perLayer).map(read),
-      ),
-    };
-    const { logp, call } = hostFlow().forward(dims, rows, input);
+    const { logp, call } = hostFlow().forward(dims, rows, inputsOf(ts));
+    // Saved, so they outlive the forward scope in case the backward pass must recompute.
+    save(ts);
     return {
       value: tf.tensor1d(logp),
-      gradFunc: (dy: tf.Tensor) => {
-        const g = hostFlow().backward(dims, rows, input, read(dy), call);
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const g = hostFlow().backward(dims, rows, () => inputsOf(saved), hostValues(dy), call);
         return [
           tf.tensor(g.x, x.shape),
           tf.tensor(g.hc, hc.shape),

@@ -8,6 +8,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { matMulFastGrad } from "../nn/linear.ts";
+import { hostConstantMatMul } from "../wasm/host_matmul.ts";
+import { hostKernelsApply } from "../wasm/tensor_io.ts";
 
 type Grads = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
 
@@ -21,11 +23,13 @@ function custom(f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.T
 
 /**
  * `a w` for a constant `a` (no gradient; the ESN states, which the batch owns and keeps alive through the
- * backward pass) with `dw = transpose(transpose(dy) a)`: the large `a` is the product's right operand as
- * stored, and only the small `dy` and the result are transposed (esn_flow_timit on wasm, `[1059, 1000]`
- * states: 9.8 ms against 11.6 ms for transposing `a`, measured in one process, 6 x 5 products each).
+ * backward pass). On wasm and cpu the host kernels compute it and `dw = a^T dy` (`lib/wasm/host_matmul.ts`);
+ * elsewhere `dw = transpose(transpose(dy) a)`: the large `a` is the product's right operand as stored, and
+ * only the small `dy` and the result are transposed (esn_flow_timit on wasm, `[1059, 1000]` states: 9.8 ms
+ * against 11.6 ms for transposing `a`, measured in one process, 6 x 5 products each).
  */
-export function constantMatMul(a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+export function constantMatMul(a: tf.Tensor2D, w: tf.Tensor2D, host = hostKernelsApply()): tf.Tensor2D {
+  if (host) return hostConstantMatMul(a, w);
   const f = custom(([wv]) => ({
     value: tf.matMul(a, wv as tf.Tensor2D),
     gradFunc: (dy) => tf.transpose(tf.matMul(tf.transpose(dy as tf.Tensor2D), a)),

@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
+import { hostKernelsApply, hostScratch, hostValues, tensorFrom } from "../wasm/tensor_io.ts";
 import { uniformValues } from "./linear.ts";
 import type { Module, NamedTensors } from "./module.ts";
 
@@ -75,12 +76,6 @@ export class ToeplitzLinear implements Module {
   }
 }
 
-/** Whether the current backend reads tensors synchronously (then Toeplitz blocks are built on the host). */
-function hostReadable(): boolean {
-  const b = tf.getBackend();
-  return b === "wasm" || b === "cpu";
-}
-
 /**
  * Rows `from..to-1` of `W_k^T` of Toeplitz layers of equal sizes, side by side: `[to - from, K * outDim]`,
  *
@@ -102,7 +97,7 @@ export function toeplitzRowsT(
     }
   }
   const rows = to - from;
-  if (!hostReadable()) {
+  if (!hostKernelsApply()) {
     const idx = layers[0].indexT(from, to);
     // The index lives on the host (uploaded per call, a few kB) so the module owns no extra tensors.
     return tf.tidy(() => {
@@ -114,9 +109,9 @@ export function toeplitzRowsT(
   const k = layers.length, width = k * outDim;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const ps = args.slice(0, k) as tf.Tensor[];
-    const out = new Float32Array(rows * width);
+    const out = hostScratch(rows * width);
     ps.forEach((p, c) => {
-      const pv = p.dataSync() as Float32Array;
+      const pv = hostValues(p);
       // Row j of W^T is p[inDim - 1 - j .. inDim - 1 - j + outDim): one contiguous copy per row.
       for (let j = from; j < to; j++) {
         const start = inDim - 1 - j;
@@ -124,9 +119,9 @@ export function toeplitzRowsT(
       }
     });
     return {
-      value: tf.tensor2d(out, [rows, width]),
+      value: tensorFrom<tf.Rank.R2>(out, [rows, width]),
       gradFunc: (dy: tf.Tensor) => {
-        const g = dy.dataSync() as Float32Array;
+        const g = hostValues(dy);
         return ps.map((_, c) => {
           const dp = new Float32Array(inDim + outDim - 1);
           for (let j = from; j < to; j++) {

@@ -118,6 +118,8 @@ export const f32x4 = {
   /** `a < b ? b : a`. */
   pmax: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xeb)],
   floor: (a: Code): Code => [...a, ...simd(0x68)],
+  /** `a b + c`, fused or not as the machine does it (relaxed SIMD; one FMA instruction where there is one). */
+  relaxedMadd: (a: Code, b: Code, c: Code): Code => [...a, ...b, ...c, ...simd(0x105)],
   /** Integer lanes to float lanes. */
   fromI32x4: (a: Code): Code => [...a, ...simd(0xfa)],
 };
