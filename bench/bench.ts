@@ -17,7 +17,7 @@ import { Rng } from "../lib/rng.ts";
 import { writePng } from "../lib/plot/mod.ts";
 import { BENCH_USAGE, BenchArgError, type BenchBackend, type BenchOptions, parseBenchArgs } from "./args.ts";
 import { benchSequences, totalFramesPerSecond } from "./data.ts";
-import { formatLoad, loadAverage } from "./machine.ts";
+import { allocatorSettings, formatLoad, loadAverage } from "./machine.ts";
 import { buildBenchModel, FRAME_DIM } from "./measure.ts";
 import { CHECK_TOLERANCE, checkAgainstPeer } from "./peer_check.ts";
 import { pairedRun, PeerServer, type PeerStepSpec } from "./paired.ts";
@@ -100,7 +100,7 @@ function header(opts: BenchOptions): string {
     `${opts.rounds > 1 ? `, median of ${opts.rounds} rounds` : ""}\n` +
     `Deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, ${navigator.hardwareConcurrency} CPUs, load average ${
       formatLoad(loadAverage())
-    }`;
+    }, ${allocatorSettings()} (the peer inherits them)`;
 }
 
 function printTables(opts: BenchOptions, figures: readonly Figure[], notes: readonly string[]): void {

@@ -29,3 +29,10 @@ export function parseLoadAverage(text: string): number | null {
 export function formatLoad(v: number | null): string {
   return v === null ? "?" : v.toFixed(2);
 }
+
+/** The glibc allocator settings that `deno task run` and `deno task bench` set (deno.json), as `K=V` text. */
+export function allocatorSettings(env: (k: string) => string | undefined = (k) => Deno.env.get(k)): string {
+  const keys = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"];
+  const set = keys.filter((k) => env(k) !== undefined).map((k) => `${k}=${env(k)}`);
+  return set.length ? set.join(" ") : "glibc allocator defaults";
+}

@@ -20,7 +20,7 @@ import {
   totalFramesPerSecond,
 } from "../bench/data.ts";
 import { buildBenchModel } from "../bench/measure.ts";
-import { parseLoadAverage } from "../bench/machine.ts";
+import { allocatorSettings, parseLoadAverage } from "../bench/machine.ts";
 import { peakMemoryOf } from "../bench/memory.ts";
 import { exportForPeer, maxRelativeError, torchName } from "../bench/peer_check.ts";
 import { findPython, parsePeerLines, peerArgs, peerFigures, runPeer } from "../bench/peer.ts";
@@ -358,6 +358,15 @@ Deno.test("torchName() maps every echoflow parameter to the peer's state_dict", 
   } finally {
     model.dispose();
   }
+});
+
+Deno.test("allocatorSettings() names the malloc settings that are set, or says there are none", () => {
+  const env = (vars: Record<string, string>) => (k: string) => vars[k];
+  assert.equal(allocatorSettings(env({})), "glibc allocator defaults");
+  assert.equal(
+    allocatorSettings(env({ MALLOC_TRIM_THRESHOLD_: "9", MALLOC_MMAP_THRESHOLD_: "8", OTHER: "1" })),
+    "MALLOC_MMAP_THRESHOLD_=8 MALLOC_TRIM_THRESHOLD_=9",
+  );
 });
 
 Deno.test("parseLoadAverage() reads the first field of /proc/loadavg", () => {
