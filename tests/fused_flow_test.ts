@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { selectBackend } from "../lib/backend.ts";
 import { EsnFlow } from "../lib/dynamic/esn_flow.ts";
 import type { FusedFlowPath } from "../lib/dynamic/fused_flow.ts";
-import { CHUNK_ROWS } from "../lib/dynamic/host_flow.ts";
+import { CHUNK_ROWS, chunkRows } from "../lib/dynamic/host_flow.ts";
 import { Rng } from "../lib/rng.ts";
 
 const D = 5, N = 9, HIDDEN = 6, ROWS = 7;
@@ -112,6 +112,13 @@ Deno.test("the fused flow op has the values and gradients of autodiff through th
       }
     }
   }
+});
+
+Deno.test("chunkRows() keeps a chunk's memory bounded: full chunks for small flows, fewer rows for wide ones", () => {
+  const dims = { dim: 40, split: 20, numLayers: 4, width: 30, numHidden: 1 };
+  assert.equal(chunkRows(dims), CHUNK_ROWS);
+  const wide = chunkRows({ ...dims, numLayers: 16, width: 1024, numHidden: 3 });
+  assert.ok(wide < CHUNK_ROWS && wide >= 4 && wide % 4 === 0, `${wide} rows`);
 });
 
 Deno.test("the host path agrees with the tfjs path beyond one chunk of rows and with calls interleaved", async (t) => {

@@ -12,7 +12,7 @@
  * entry unchanged: a padded column's slope, intercept and rescale are 0); transposed copies serve the
  * backward products.
  *
- * Rows are processed in chunks of {@link CHUNK_ROWS}. The forward pass keeps every coupling's activations
+ * Rows are processed in chunks of {@link chunkRows} (at most {@link CHUNK_ROWS}). The forward pass keeps every coupling's activations
  * (its tape) in the kernels' memory; the backward pass uses them when they still belong to its call (one
  * chunk, no other call in between) and recomputes the forward pass chunk by chunk otherwise (e.g. a
  * mixture runs all its flows forward before any backward). Either way the numbers are the same.
@@ -24,8 +24,17 @@ import * as tf from "@tensorflow/tfjs";
 import { Kernels } from "../wasm/kernels.ts";
 import { hostValues } from "../wasm/tensor_io.ts";
 
-/** Rows per chunk: bounds the tape (about 5 kB per row at esn_flow_timit's sizes). */
+/** The most rows per chunk (the tape is about 5 kB per row at esn_flow_timit's sizes). */
 export const CHUNK_ROWS = 4096;
+
+/** The kernels' memory a chunk may use: wide conditioners get shorter chunks. */
+const CHUNK_BYTES = 256 * 2 ** 20;
+
+/** Rows per chunk for these sizes: {@link CHUNK_ROWS}, or fewer (a multiple of 4) to stay in {@link CHUNK_BYTES}. */
+export function chunkRows(dims: HostFlowDims): number {
+  const perRow = (new Layout(dims, 8).end - new Layout(dims, 4).end) / 4;
+  return Math.max(4, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / perRow / 4) * 4));
+}
 
 const LOG_2PI = Math.log(2 * Math.PI);
 const pad8 = (n: number) => Math.ceil(n / 8) * 8;
@@ -193,10 +202,11 @@ class HostFlow {
     const call = ++this.#calls;
     const lay = this.#prepare(dims, rows, input);
     const logp = new Float32Array(rows);
-    for (let r0 = 0; r0 < rows; r0 += CHUNK_ROWS) {
-      this.#forwardChunk(lay, input, r0, Math.min(CHUNK_ROWS, rows - r0), logp);
+    const chunk = chunkRows(dims);
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      this.#forwardChunk(lay, input, r0, Math.min(chunk, rows - r0), logp);
     }
-    this.#owner = rows <= CHUNK_ROWS ? call : -1;
+    this.#owner = rows <= chunk ? call : -1;
     return { logp, call };
   }
 
@@ -221,8 +231,9 @@ class HostFlow {
       x: new Float32Array(rows * dim),
       hc: new Float32Array(rows * L * l),
     };
-    for (let r0 = 0; r0 < rows; r0 += CHUNK_ROWS) {
-      const n = Math.min(CHUNK_ROWS, rows - r0);
+    const chunk = chunkRows(dims);
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const n = Math.min(chunk, rows - r0);
       if (input) this.#forwardChunk(lay, input, r0, n, null);
       this.#backwardChunk(lay, dy, r0, n, out);
     }
@@ -233,7 +244,7 @@ class HostFlow {
   #layout: Layout | null = null;
 
   #layoutFor(dims: HostFlowDims, rows: number): Layout {
-    const chunk = Math.min(rows, CHUNK_ROWS);
+    const chunk = Math.min(rows, chunkRows(dims));
     const cur = this.#layout;
     const same = cur && pad4(chunk) === cur.rows &&
       Object.entries(dims).every(([k, v]) => cur.dims[k as keyof HostFlowDims] === v);
