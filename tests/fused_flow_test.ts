@@ -135,21 +135,33 @@ Deno.test("the host path agrees with the tfjs path beyond one chunk of rows and 
     disposeResults(host, ops);
     tf.dispose([x, h, weights]);
   });
-  await t.step("two flows forward, then both backward (the first one's activations are recomputed)", () => {
-    const flows = [makeFlow(rng, {}), makeFlow(rng, { layers: 3 })];
+  const cases: [string, number[]][] = [["different sizes", [2, 3]], ["the same sizes, as in a mixture", [
+    2,
+    2,
+    2,
+  ]]];
+  for (const [what, layers] of cases) {
+    await t.step(`flows of ${what} forward, then all backward (earlier activations are recomputed)`, () => {
+      interleaved(layers.map((l) => makeFlow(rng, { layers: l })));
+    });
+  }
+  function interleaved(flows: EsnFlow[]) {
     const x = tf.tensor2d(rng.normals(ROWS * D), [ROWS, D]);
     const h = tf.tensor2d(rng.normals(ROWS * N, 0.7), [ROWS, N]);
     const vars = flows.flatMap((f) => f.parameters().map(([, v]) => v));
     const total = (path: FusedFlowPath) =>
       tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => {
-          const [a, b] = flows.map((f) => tf.sum(f.logProbProjected(x, f.projectContext(h), path)));
-          return tf.add(a, tf.mul(b, 0.5)) as tf.Scalar;
+          // Unequal weights per flow, so a mix-up of their gradients shows.
+          const sums = flows.map((f, k) =>
+            tf.mul(tf.sum(f.logProbProjected(x, f.projectContext(h), path)), 1 / (k + 1))
+          );
+          return tf.addN(sums) as tf.Scalar;
         }, vars);
         return [value, ...vars.map((v) => grads[v.name])];
       });
     const host = total("host"), ops = total("tfjs");
     host.forEach((g, i) => assert.ok(relErr(g, ops[i]) < 1e-4, `tensor ${i}: ${relErr(g, ops[i])}`));
     tf.dispose([...host, ...ops, x, h]);
-  });
+  }
 });

@@ -67,6 +67,7 @@ Deno.test("gemm() computes act(C0 + bias + A B), A read with any strides (A^T to
           4 * n,
           useBias ? pbias : 0,
           +relu,
+          +transposed, // column blocks outside row blocks: the same result, another loop order
         );
         const want = new Float32Array(m * n);
         for (let i = 0; i < m; i++) {

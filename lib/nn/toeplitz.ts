@@ -121,15 +121,17 @@ export function toeplitzRowsT(
     return {
       value: tensorFrom<tf.Rank.R2>(out, [rows, width]),
       gradFunc: (dy: tf.Tensor) => {
+        // Every sum first: `g` views the wasm heap, which a tensor allocation may grow (and detach).
         const g = hostValues(dy);
-        return ps.map((_, c) => {
+        const dps = ps.map((_, c) => {
           const dp = new Float32Array(inDim + outDim - 1);
           for (let j = from; j < to; j++) {
             const start = inDim - 1 - j, o = (j - from) * width + c * outDim;
             for (let i = 0; i < outDim; i++) dp[start + i] += g[o + i];
           }
-          return tf.tensor1d(dp);
+          return dp;
         });
+        return dps.map((dp) => tf.tensor1d(dp));
       },
     };
   });
