@@ -21,7 +21,7 @@
  * gradients against autodiff of the composed layers and against the tfjs-ops path.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Kernels } from "../wasm/kernels.ts";
+import { Kernels, padCols, padRows } from "../wasm/kernels.ts";
 import { hostValues } from "../wasm/tensor_io.ts";
 
 /** The most rows per chunk (the tape is about 5 kB per row at esn_flow_timit's sizes). */
@@ -32,13 +32,20 @@ const CHUNK_BYTES = 256 * 2 ** 20;
 
 /** Rows per chunk for these sizes: {@link CHUNK_ROWS}, or fewer (a multiple of 4) to stay in {@link CHUNK_BYTES}. */
 export function chunkRows(dims: HostFlowDims): number {
-  const perRow = (new Layout(dims, 8).end - new Layout(dims, 4).end) / 4;
-  return Math.max(4, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / perRow / 4) * 4));
+  const key = `${dims.dim},${dims.split},${dims.numLayers},${dims.width},${dims.numHidden}`;
+  let rows = chunkRowsOf.get(key);
+  if (rows === undefined) {
+    const perRow = (new Layout(dims, 8).end - new Layout(dims, 4).end) / 4;
+    rows = Math.max(4, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / perRow / 4) * 4));
+    chunkRowsOf.set(key, rows);
+  }
+  return rows;
 }
 
+/** {@link chunkRows} by sizes (computed once per sizes: it lays out two chunks to measure a row). */
+const chunkRowsOf = new Map<string, number>();
+
 const LOG_2PI = Math.log(2 * Math.PI);
-const pad8 = (n: number) => Math.ceil(n / 8) * 8;
-const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** Sizes of one flow: frame dim, the split, layers, conditioner width, hidden layers after the first. */
 export interface HostFlowDims {
@@ -74,10 +81,10 @@ class Layout {
     const { dim, split, numLayers: L, width: l, numHidden: H } = dims;
     this.parts = [{ at: 0, size: split }, { at: split, size: dim - split }].map((p) => ({
       ...p,
-      padded: pad8(p.size),
+      padded: padCols(p.size),
     }));
-    const lp = this.lp = pad8(l);
-    const rows = this.rows = pad4(chunkRows);
+    const lp = this.lp = padCols(l);
+    const rows = this.rows = padRows(chunkRows);
     const p = this.parts.map((q) => q.padded);
     const alloc = (floats: number) => this.#alloc(floats);
     const perLayer = <T>(f: (i: number) => T) => Array.from({ length: L }, (_, i) => f(i));
@@ -146,11 +153,15 @@ class Layout {
   }
 }
 
-/** Writes `rows x cols` values of `src` (row stride `srcStride`, from column `srcCol`) at float index `dst`. */
+/**
+ * Writes `rows x cols` values of `src` (row stride `srcStride`, from column `srcCol`), times `sign`, at float
+ * index `dst`: entry `(r, j)` goes to `dst + r * rowStep + j * colStep` (`[stride, 1]` as rows, `[1, stride]`
+ * transposed).
+ */
 function putBlock(
   mem: Float32Array,
   dst: number,
-  dstStride: number,
+  [rowStep, colStep]: readonly [number, number],
   src: Float32Array,
   srcStride: number,
   srcCol: number,
@@ -159,26 +170,8 @@ function putBlock(
   sign = 1,
 ) {
   for (let r = 0; r < rows; r++) {
-    const o = dst + r * dstStride, q = r * srcStride + srcCol;
-    for (let j = 0; j < cols; j++) mem[o + j] = sign * src[q + j];
-  }
-}
-
-/** Like {@link putBlock}, the block transposed: `mem[dst + j * dstStride + r] = src[r, srcCol + j]`. */
-function putBlockT(
-  mem: Float32Array,
-  dst: number,
-  dstStride: number,
-  src: Float32Array,
-  srcStride: number,
-  srcCol: number,
-  rows: number,
-  cols: number,
-  sign = 1,
-) {
-  for (let r = 0; r < rows; r++) {
-    const q = r * srcStride + srcCol;
-    for (let j = 0; j < cols; j++) mem[dst + j * dstStride + r] = sign * src[q + j];
+    const o = dst + r * rowStep, q = r * srcStride + srcCol;
+    for (let j = 0; j < cols; j++) mem[o + j * colStep] = sign * src[q + j];
   }
 }
 
@@ -246,7 +239,7 @@ class HostFlow {
   #layoutFor(dims: HostFlowDims, rows: number): Layout {
     const chunk = Math.min(rows, chunkRows(dims));
     const cur = this.#layout;
-    const same = cur && pad4(chunk) === cur.rows &&
+    const same = cur && padRows(chunk) === cur.rows &&
       Object.entries(dims).every(([k, v]) => cur.dims[k as keyof HostFlowDims] === v);
     if (!same) {
       this.#layout = new Layout(dims, chunk);
@@ -263,27 +256,27 @@ class HostFlow {
     const { dim, numLayers: L, width: l, numHidden: H } = dims;
     const lp = lay.lp, fwStride = L * l;
     lay.parts.forEach((part, c) =>
-      putBlock(f, lay.w.rescale[c] / 4, 0, input.rescale, 0, part.at, 1, part.size)
+      putBlock(f, lay.w.rescale[c] / 4, [0, 1], input.rescale, 0, part.at, 1, part.size)
     );
     lay.w.layers.forEach((wl, i) => {
       const ws = input.layers[i];
       wl.hidden.forEach((h, k) => {
-        putBlock(f, h.w / 4, lp, ws[2 * k], l, 0, l, l);
-        putBlock(f, h.b / 4, 0, ws[2 * k + 1], 0, 0, 1, l);
-        putBlockT(f, h.wT / 4, lp, ws[2 * k], l, 0, l, l);
+        putBlock(f, h.w / 4, [lp, 1], ws[2 * k], l, 0, l, l);
+        putBlock(f, h.b / 4, [0, 1], ws[2 * k + 1], 0, 0, 1, l);
+        putBlock(f, h.wT / 4, [1, lp], ws[2 * k], l, 0, l, l);
       });
       const [sw, sb, mw, mb] = ws.slice(2 * H);
       wl.couplings.forEach((wc, c) => {
         const changed = lay.parts[c], kept = lay.parts[1 - c];
         const fw = input.frameWeight.subarray(kept.at * fwStride);
-        putBlock(f, wc.wx / 4, lp, fw, fwStride, i * l, kept.size, l);
-        putBlockT(f, wc.wxT / 4, kept.padded, fw, fwStride, i * l, kept.size, l);
-        putBlock(f, wc.ws / 4, changed.padded, sw, dim, changed.at, l, changed.size);
-        putBlock(f, wc.bs / 4, 0, sb, 0, changed.at, 1, changed.size);
-        putBlockT(f, wc.wsT / 4, lp, sw, dim, changed.at, l, changed.size);
-        putBlock(f, wc.wm / 4, changed.padded, mw, dim, changed.at, l, changed.size);
-        putBlock(f, wc.bm / 4, 0, mb, 0, changed.at, 1, changed.size);
-        putBlockT(f, wc.negWmT / 4, lp, mw, dim, changed.at, l, changed.size, -1);
+        putBlock(f, wc.wx / 4, [lp, 1], fw, fwStride, i * l, kept.size, l);
+        putBlock(f, wc.wxT / 4, [1, kept.padded], fw, fwStride, i * l, kept.size, l);
+        putBlock(f, wc.ws / 4, [changed.padded, 1], sw, dim, changed.at, l, changed.size);
+        putBlock(f, wc.bs / 4, [0, 1], sb, 0, changed.at, 1, changed.size);
+        putBlock(f, wc.wsT / 4, [1, lp], sw, dim, changed.at, l, changed.size);
+        putBlock(f, wc.wm / 4, [changed.padded, 1], mw, dim, changed.at, l, changed.size);
+        putBlock(f, wc.bm / 4, [0, 1], mb, 0, changed.at, 1, changed.size);
+        putBlock(f, wc.negWmT / 4, [1, lp], mw, dim, changed.at, l, changed.size, -1);
       });
     });
     return lay;
@@ -301,10 +294,10 @@ class HostFlow {
       f.fill(0, at / 4, at / 4 + floats);
     }
     lay.parts.forEach((part, c) =>
-      putBlock(f, wk.z[c] / 4, part.padded, input.x.subarray(r0 * dim), dim, part.at, n, part.size)
+      putBlock(f, wk.z[c] / 4, [part.padded, 1], input.x.subarray(r0 * dim), dim, part.at, n, part.size)
     );
     for (let i = 0; i < L; i++) {
-      putBlock(f, wk.hc / 4 + i * lp, L * lp, input.hc.subarray(r0 * L * l), L * l, i * l, n, l);
+      putBlock(f, wk.hc / 4 + i * lp, [L * lp, 1], input.hc.subarray(r0 * L * l), L * l, i * l, n, l);
     }
     for (let i = L - 1; i >= 0; i--) {
       const wl = lay.w.layers[i];

@@ -14,11 +14,8 @@
  * loaded in between (tensors are immutable, so the same tensor means the same values).
  */
 import * as tf from "@tensorflow/tfjs";
-import { Kernels } from "./kernels.ts";
+import { Kernels, padCols, padRows } from "./kernels.ts";
 import { hostValues, tensorFrom } from "./tensor_io.ts";
-
-const pad4 = (n: number) => Math.ceil(n / 4) * 4;
-const pad8 = (n: number) => Math.ceil(n / 8) * 8;
 
 /** Byte addresses for one product's sizes. */
 interface Layout {
@@ -34,7 +31,7 @@ interface Layout {
 }
 
 function layout(rows: number, inner: number, cols: number): Layout {
-  const r4 = pad4(rows), n4 = pad4(inner), c8 = pad8(cols);
+  const r4 = padRows(rows), n4 = padRows(inner), c8 = padCols(cols);
   let at = 16;
   const alloc = (floats: number) => {
     const p = at;
@@ -92,17 +89,17 @@ class ProductEngine {
 
   #load(lay: Layout, a: tf.Tensor2D): void {
     if (this.#loaded === a.dataId) return;
-    putPadded(this.#k.f32, lay.a / 4, pad4(lay.inner), pad4(lay.rows), hostValues(a), lay.inner);
+    putPadded(this.#k.f32, lay.a / 4, padRows(lay.inner), padRows(lay.rows), hostValues(a), lay.inner);
     this.#loaded = a.dataId;
   }
 
   forward(a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
     const [rows, inner] = a.shape, cols = w.shape[1];
     const lay = this.#layoutFor(rows, inner, cols);
-    const f = this.#k.f32, n4 = pad4(inner), c8 = pad8(cols);
+    const f = this.#k.f32, n4 = padRows(inner), c8 = padCols(cols);
     this.#load(lay, a);
     putPadded(f, lay.w / 4, c8, inner, hostValues(w), cols);
-    this.#k.fn.gemm(pad4(rows), inner, c8, lay.a, 4 * n4, 4, lay.w, 4 * c8, lay.out, 4 * c8, 0, 0, 0, 0);
+    this.#k.fn.gemm(padRows(rows), inner, c8, lay.a, 4 * n4, 4, lay.w, 4 * c8, lay.out, 4 * c8, 0, 0, 0, 0);
     return takePacked(f, lay.out / 4, c8, rows, cols);
   }
 
@@ -110,10 +107,10 @@ class ProductEngine {
   gradient(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
     const [rows, inner] = a.shape, cols = dy.shape[1];
     const lay = this.#layoutFor(rows, inner, cols);
-    const f = this.#k.f32, n4 = pad4(inner), c8 = pad8(cols);
+    const f = this.#k.f32, n4 = padRows(inner), c8 = padCols(cols);
     this.#load(lay, a);
-    putPadded(f, lay.dy / 4, c8, pad4(rows), hostValues(dy), cols);
-    this.#k.fn.gemm(n4, pad4(rows), c8, lay.a, 4, 4 * n4, lay.dy, 4 * c8, lay.dw, 4 * c8, 0, 0, 0, 0);
+    putPadded(f, lay.dy / 4, c8, padRows(rows), hostValues(dy), cols);
+    this.#k.fn.gemm(n4, padRows(rows), c8, lay.a, 4, 4 * n4, lay.dy, 4 * c8, lay.dw, 4 * c8, 0, 0, 0, 0);
     return takePacked(f, lay.dw / 4, c8, inner, cols);
   }
 }

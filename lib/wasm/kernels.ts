@@ -31,6 +31,12 @@ import {
 import { expInto, tanhInto, vmathLocals } from "./vmath.ts";
 
 const zero = f32x4.splat(0);
+/** `n` rounded up to the products' row block (4): pad a product's row count to this. */
+export const padRows = (n: number): number => Math.ceil(n / 4) * 4;
+
+/** `n` rounded up to the products' column block (8): pad a product's column count to this. */
+export const padCols = (n: number): number => Math.ceil(n / 8) * 8;
+
 /** `a b + c` on lanes: one fused multiply-add (relaxed SIMD) or a product and a sum. */
 type Madd = (a: Code, b: Code, c: Code) => Code;
 const unfusedMadd: Madd = (a, b, c) => f32x4.add(c, f32x4.mul(a, b));
