@@ -23,6 +23,7 @@
  * checks values and every gradient against autodiff of the composed layers.
  */
 import * as tf from "@tensorflow/tfjs";
+import { hostKernelsApply } from "../wasm/tensor_io.ts";
 import { hostFlowLogProb } from "./host_flow.ts";
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -92,8 +93,7 @@ export type FusedFlowPath = "host" | "tfjs";
 
 /** The path for the current backend: the host kernels where tensors read synchronously (wasm, cpu). */
 export function defaultFusedFlowPath(): FusedFlowPath {
-  const b = tf.getBackend();
-  return b === "wasm" || b === "cpu" ? "host" : "tfjs";
+  return hostKernelsApply() ? "host" : "tfjs";
 }
 
 /**
