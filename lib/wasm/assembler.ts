@@ -18,7 +18,7 @@ export type ValType = "i32" | "f32" | "v128";
 const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
 
 /** Unsigned LEB128. */
-export function uleb(n: number): number[] {
+function uleb(n: number): number[] {
   if (!(Number.isInteger(n) && n >= 0)) throw new Error(`uleb: ${n} is not a non-negative integer`);
   const out: number[] = [];
   do {
@@ -31,7 +31,7 @@ export function uleb(n: number): number[] {
 }
 
 /** Signed LEB128 (32-bit range). */
-export function sleb(n: number): number[] {
+function sleb(n: number): number[] {
   if (!(Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31)) throw new Error(`sleb: ${n} is not an i32`);
   const out: number[] = [];
   for (;;) {
@@ -64,11 +64,8 @@ export const set = (l: Local, value: Code): Code => [...value, 0x21, ...uleb(l.i
 export const i32 = {
   const: (n: number): Code => [0x41, ...sleb(n)],
   add: (a: Code, b: Code): Code => [...a, ...b, 0x6a],
-  sub: (a: Code, b: Code): Code => [...a, ...b, 0x6b],
   mul: (a: Code, b: Code): Code => [...a, ...b, 0x6c],
-  ltS: (a: Code, b: Code): Code => [...a, ...b, 0x48],
   geS: (a: Code, b: Code): Code => [...a, ...b, 0x4e],
-  eqz: (a: Code): Code => [...a, 0x45],
 };
 
 /** Memory access at byte address `addr + offset` (offset: a constant folded into the instruction). */
@@ -94,7 +91,6 @@ export const v128 = {
   ): Code => [...addr, ...value, ...simd(0x0b), ...memarg(4, offset)],
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
   or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
-  xor: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x51)],
   /** Bits of `a` where `mask` is set, of `b` elsewhere. */
   bitselect: (a: Code, b: Code, mask: Code): Code => [...a, ...b, ...mask, ...simd(0x52)],
 };
@@ -111,17 +107,13 @@ export const f32x4 = {
   sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
   mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
   div: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe7)],
-  min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe8)],
-  max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
-  /** `b < a ? b : a` (one instruction on x86, where `min` also orders NaNs and signed zeros). */
+  /** `b < a ? b : a` (one instruction on x86, where `f32x4.min` also orders NaNs and signed zeros). */
   pmin: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xea)],
   /** `a < b ? b : a`. */
   pmax: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xeb)],
   floor: (a: Code): Code => [...a, ...simd(0x68)],
   /** `a b + c`, fused or not as the machine does it (relaxed SIMD; one FMA instruction where there is one). */
   relaxedMadd: (a: Code, b: Code, c: Code): Code => [...a, ...b, ...c, ...simd(0x105)],
-  /** Integer lanes to float lanes. */
-  fromI32x4: (a: Code): Code => [...a, ...simd(0xfa)],
 };
 
 export const i32x4 = {
