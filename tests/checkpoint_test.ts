@@ -71,6 +71,7 @@ Deno.test("checkpoint round trip restores weights and optimizer state exactly", 
   assert.deepEqual(ckpt.header.best, { val_nll: 1.5 });
   assert.deepEqual(ckpt.header.rng, rng.state());
   assert.deepEqual(ckpt.header.config, { lr: 0.1 });
+  assert.equal(ckpt.header.early_stop, undefined, "a checkpoint may lack the early-stopping state");
   await restoreCheckpoint(ckpt, "demo", b.model, b.opt);
   assert.deepEqual(await values(b.model, b.opt), await values(a.model, a.opt));
   // The restored pair holds exactly as many tensors as the trained one: restore leaks nothing.
@@ -86,6 +87,26 @@ Deno.test("checkpoint round trip restores weights and optimizer state exactly", 
   bb.dispose();
   assert.deepEqual(await values(b.model, b.opt), await values(c.model, c.opt));
   for (const m of [b, c]) (disposeModule(m.model), m.opt.dispose());
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the early-stopping state round-trips through the header", async () => {
+  const dir = await Deno.makeTempDir();
+  const a = trained(3, 1);
+  const early_stop = {
+    rule: "converged" as const,
+    evaluations: 4,
+    epoch: 8,
+    count: 1,
+    best: null,
+    best_epoch: null,
+    history: [2.5, 2.4999999999999996],
+    last_check: 4,
+  };
+  await saveCheckpoint(`${dir}/a.ckpt`, { ...META, rng: rng.state(), early_stop }, a.model, a.opt);
+  assert.deepEqual((await loadCheckpoint(`${dir}/a.ckpt`)).header.early_stop, early_stop);
+  disposeModule(a.model);
+  a.opt.dispose();
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -73,6 +73,24 @@ Deno.test("usage errors exit 2 and list the valid choices", async (t) => {
     assert.equal(c.code, 2);
     assert.match(c.stderr, /must be one of adam, sgd/);
   });
+  await t.step(
+    "early_stop keys: a rule of the list, a patience of 1 or more, a finite tol of 0 or more",
+    async () => {
+      for (
+        const [args, re] of [
+          [["--early_stop", "sometimes"], /--early_stop must be one of none, no_improvement, converged/],
+          [["--early_stop_patience", "0"], /--early_stop_patience must be at least 1, got 0/],
+          [["--early_stop_tol", "-0.1"], /--early_stop_tol must be at least 0, got -0\.1/],
+          [["--early_stop_tol", "nan"], /--early_stop_tol expects a number, got "nan"/],
+          [["--early_stop_tol", "Infinity"], /--early_stop_tol expects a number, got "Infinity"/],
+        ] as const
+      ) {
+        const r = await cli(["--name", "gaussian_2d", ...args]);
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, re);
+      }
+    },
+  );
   await t.step("bad --backend lists the backends", async () => {
     const r = await cli(["--name", "gaussian_2d", "--backend", "tpu"]);
     assert.equal(r.code, 2);
@@ -139,6 +157,7 @@ Deno.test("a run writes its directory; overrides reach config.json; --json is pu
       assert.equal(last.kind, "summary");
       assert.equal(last.backend, "cpu");
       assert.ok(Number.isFinite(last.test_nll) && Number.isFinite(last.ref_true_test_nll));
+      assert.deepEqual([last.early_stop, last.stopped_epoch, last.epochs], ["none", null, 2]);
       assert.match(r.stderr, /backend: cpu/);
       const { kind: _, ...rest } = last;
       assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${dir}/j/summary.json`)), rest);
@@ -193,6 +212,48 @@ Deno.test("a run writes its directory; overrides reach config.json; --json is pu
       assert.equal(r.code, 1);
       assert.match(r.stderr, /error: Training diverged: loss is (NaN|-?Infinity) at epoch 1, batch \d+/);
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--early_stop ends a run early; --resume of the stopped run trains nothing more", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "echoflow_cli_early_" });
+  try {
+    // Patience 1 at tol 0.5: the 2nd check (3rd evaluation) passes, the 1st never counts.
+    const stop = ["--early_stop", "converged", "--early_stop_tol", "0.5", "--early_stop_patience", "1"];
+    const r = await cli([
+      "--name",
+      "gaussian_2d",
+      ...SMALL,
+      "--epochs",
+      "10",
+      ...stop,
+      "--out",
+      dir,
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const recs = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(recs.filter((x) => x.kind === "early_stop").map((x) => [x.epoch, x.rule]), [[
+      3,
+      "converged",
+    ]]);
+    assert.match(
+      r.stderr,
+      /Early stopping \(converged\) after epoch 3: relative change of the validation NLL/,
+    );
+    const summary = recs.at(-1);
+    assert.deepEqual([summary.early_stop, summary.stopped_epoch, summary.epochs], ["converged", 3, 3]);
+
+    const again = await cli(["--resume", dir, "--backend", "cpu", "--json"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /The run had stopped early at epoch 3 \(/);
+    const more = again.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(more.filter((x) => x.kind === "epoch" || x.kind === "eval"), []);
+    const { wall_s: _a, wall_s_this_process: _b, ...rest } = more.at(-1);
+    const { wall_s: _c, wall_s_this_process: _d, ...want } = summary;
+    assert.deepEqual(rest, want);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

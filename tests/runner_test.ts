@@ -222,6 +222,7 @@ Deno.test("a run logs train records every log_interval steps, epochs, evals and 
   assert.equal(rs.at(-1).kind, "summary");
   const summary = JSON.parse(Deno.readTextFileSync(`${dir}/summary.json`));
   assert.deepEqual(summary, JSON.parse(JSON.stringify(s)));
+  assert.deepEqual([summary.early_stop, summary.stopped_epoch, summary.epochs], ["none", null, 2]);
   const cfg = JSON.parse(Deno.readTextFileSync(`${dir}/config.json`));
   assert.equal(cfg.config.n_train, SMALL.n_train);
   assert.equal(cfg.experiment, "gaussian_2d");

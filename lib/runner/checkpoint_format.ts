@@ -17,6 +17,7 @@
 import { crc32 } from "node:zlib";
 import type { ConfigValue } from "../config.ts";
 import type { RngState } from "../rng.ts";
+import type { EarlyStopState } from "./early_stop.ts";
 
 /** The first 8 bytes of every checkpoint. */
 export const MAGIC = "ECHOFLOW";
@@ -73,6 +74,11 @@ export interface CheckpointMeta {
    * absent in checkpoints written before this field existed.
    */
   readonly wall_s?: number;
+  /**
+   * The early-stopping monitor after the last evaluation up to `epoch` (config `early_stop`); absent in
+   * checkpoints written before early stopping existed, which resume with a fresh monitor.
+   */
+  readonly early_stop?: EarlyStopState;
   /** The optimizer's class name (`Adam`, `SGD`, ...). */
   readonly optimizerClass: string;
   readonly created: string;

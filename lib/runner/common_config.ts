@@ -2,7 +2,8 @@
  * The config keys every experiment shares, with the semantics of the Self-Normalizing Flows runner.
  * Experiments spread {@link commonConfig} into their schema and override defaults with {@link withDefaults}.
  */
-import { bool, defineConfig, type Field, float, int, str } from "../config.ts";
+import { bool, choice, defineConfig, type Field, float, int, str } from "../config.ts";
+import { EARLY_STOP_RULES } from "./early_stop.ts";
 
 export const commonConfig = {
   name: str("", "Run name (default: the experiment name); used in the run directory name"),
@@ -41,6 +42,15 @@ export const commonConfig = {
   n_samples: int(100, "Number of samples drawn each time samples are written", { min: 0 }),
   sample_dir: str("samples", "Directory for samples and pictures, relative to the run directory"),
   checkpoint_path: str(null, "Best-model checkpoint file (none: <run dir>/best.ckpt)", { nullable: true }),
+  early_stop: choice(
+    EARLY_STOP_RULES,
+    "none",
+    "Stop on the validation NLL at evaluations: no_improvement (not better than best - tol*|best|) or " +
+      "converged (relative change below tol, the original's ConvergenceMonitor) for early_stop_patience " +
+      "consecutive evaluations",
+  ),
+  early_stop_patience: int(3, "Consecutive evaluations early_stop waits for", { min: 1 }),
+  early_stop_tol: float(0, "Tolerance of early_stop (relative to the validation NLL)", { min: 0 }),
   log_interval: int(50, "Log the training loss every this many steps (0: never)", { min: 0 }),
   log_timing: bool(
     false,

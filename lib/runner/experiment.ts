@@ -5,6 +5,9 @@
  * evaluate the exact likelihood on validation (and train), and when validation improves evaluate test
  * and write the best checkpoint; sample every `sample_epochs` and at the end; write `last.ckpt` after
  * every epoch so `--resume` continues from the next one with the same result as an uninterrupted run.
+ * With `early_stop` an {@link EarlyStop} monitor, fed the validation NLL at every evaluation and stored in
+ * every checkpoint, ends the run after the epoch at which it fires (a resumed run stops at the same epoch;
+ * resuming a stopped run trains nothing more).
  *
  * The run directory gets `config.json`, `metrics.jsonl` (every metric record; appended on resume),
  * `summary.json`, the checkpoints and `sample_dir`.
@@ -16,6 +19,7 @@ import { disposeModule } from "../nn/module.ts";
 import { Rng } from "../rng.ts";
 import {
   type Checkpoint,
+  CheckpointError,
   checkpointPathOf,
   LAST_CHECKPOINT,
   loadCheckpoint,
@@ -23,6 +27,7 @@ import {
   saveCheckpoint,
 } from "./checkpoint.ts";
 import type { commonConfig } from "./common_config.ts";
+import { checkState, EarlyStop } from "./early_stop.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
 import { appendJsonl, exists, join, pruneJsonl, writeJsonAtomic } from "./run_dir.ts";
 import { ResumableRng } from "./run_rng.ts";
@@ -71,6 +76,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
   /** The running experiment's data-parallel trainer (config `train_threads`), used by evaluation too. */
   #parallel: ParallelTrainer<B> | null = null;
   #stopRecording: (() => void) | null = null;
+  /** The early-stopping monitor of the running experiment (stored with every checkpoint). */
+  #monitor: EarlyStop | null = null;
 
   constructor(readonly spec: ExperimentSpec<S, B>, cfg: Config<S>, readonly opts: ExperimentOptions) {
     const need = ["seed", "lr", "epochs", "batch_size", "warmup_epochs", "eval_epochs", "sample_dir"];
@@ -118,6 +125,9 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       optimizer = this.spec.optimizer(this.cfg);
       let epoch = 0, step = 0;
       let best: Best = { best_epoch: null };
+      const monitor = this.#monitor = this.#monitorFor(ckpt);
+      /** The epoch after which early stopping ended the run (null: it runs all `epochs`). */
+      let stoppedEpoch: number | null = null;
       if (ckpt) {
         await restoreCheckpoint(ckpt, this.spec.name, model as DensityModel, optimizer);
         rng.restore(ckpt.header.rng);
@@ -125,6 +135,14 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         best = { ...ckpt.header.best };
         log.info(`Resuming ${this.spec.name} from "${ckpt.path}" after epoch ${epoch} (step ${step})`);
         log.metric("resume", { from: ckpt.path, epoch, step, dropped_records: stale });
+        if (monitor.stopped) {
+          stoppedEpoch = epoch;
+          // Under the checkpoint's own patience it may not have fired yet (patience lowered on resume).
+          const before = ckpt.header.config.early_stop_patience;
+          if (typeof before === "number" && ckpt.header.early_stop!.count >= before) {
+            log.info(`The run had stopped early at epoch ${epoch} (${monitor.reason()}); no epochs to train`);
+          } else this.#stopEarly(epoch);
+        }
       }
       // After the restore: the worker threads copy the restored weights and reservoir.
       if (c.train_threads > 1) {
@@ -140,7 +158,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       await this.#writeConfig(ckpt);
 
       let lastSampled = -1;
-      for (epoch++; epoch <= c.epochs; epoch++) {
+      for (epoch++; epoch <= c.epochs && stoppedEpoch === null; epoch++) {
         step = await trainEpoch({
           model,
           optimizer,
@@ -156,6 +174,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         // The last epoch is always evaluated, so it can become the best checkpoint.
         if (epoch % c.eval_epochs === 0 || epoch === c.epochs) {
           best = await this.#evaluate(model, optimizer, data, epoch, step, best, rng);
+          // Logged before last.ckpt: a process that dies in between redoes this epoch, dropping the record.
+          if (monitor.stopped) stoppedEpoch = this.#stopEarly(epoch);
         }
         if (c.sample_epochs !== null && epoch % c.sample_epochs === 0) {
           await this.#sample(model, data, epoch);
@@ -163,7 +183,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         }
         await this.#save(this.lastPath, model, optimizer, epoch, step, best, rng);
       }
-      const done = Math.max(c.epochs, ckpt?.header.epoch ?? 0);
+      const done = stoppedEpoch ?? Math.max(c.epochs, ckpt?.header.epoch ?? 0);
       if (lastSampled !== done) await this.#sample(model, data, done);
       const extra = (await this.spec.finish?.(model, data, this.cfg, ctx)) ?? {};
       const summary = {
@@ -171,6 +191,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         name: c.name || this.spec.name,
         ...best,
         epochs: done,
+        early_stop: c.early_stop,
+        stopped_epoch: stoppedEpoch,
         steps: step,
         wall_s: this.#wall(),
         wall_s_this_process: (performance.now() - t0) / 1000,
@@ -188,6 +210,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       this.#parallel = null;
       this.#stopRecording?.();
       this.#stopRecording = null;
+      this.#monitor = null;
       if (model) disposeModule(model);
       optimizer?.dispose();
       data.dispose?.();
@@ -226,6 +249,8 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     }
     const val = await evaluate(model, data, "val", bs, c.max_eval_ex, this.#parallel);
     log.metric("eval", { split: "val", epoch, step, ...val });
+    // Before best.ckpt is written, so that a run resumed from it continues the monitor after this epoch.
+    this.#monitor!.update(epoch, val.nll);
     if (!Number.isFinite(val.nll)) {
       log.warn(`validation NLL is ${val.nll} at epoch ${epoch}: not a candidate for the best checkpoint`);
       return best;
@@ -237,6 +262,43 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     await this.#save(this.bestPath, model, optimizer, epoch, step, next, rng);
     log.info(`New best validation NLL ${val.nll.toFixed(4)} at epoch ${epoch}; saved "${this.bestPath}"`);
     return next;
+  }
+
+  /**
+   * The early-stopping monitor of a run: fresh, or the checkpoint's when it has one of the same rule
+   * (changed patience and tol then apply to the restored state).
+   */
+  #monitorFor(ckpt: Checkpoint | null): EarlyStop {
+    const c = this.common, log = this.opts.log;
+    const opts = { rule: c.early_stop, patience: c.early_stop_patience, tol: c.early_stop_tol };
+    if (!ckpt) return new EarlyStop(opts);
+    const saved = ckpt.header.early_stop;
+    if (saved === undefined) {
+      if (opts.rule !== "none") {
+        log.warn(
+          `"${ckpt.path}" has no early-stopping state (written before it existed); starting a fresh one`,
+        );
+      }
+      return new EarlyStop(opts);
+    }
+    const problem = checkState(saved);
+    if (problem) throw new CheckpointError(ckpt.path, `early-stopping state ${problem}`);
+    if (saved.rule !== opts.rule) {
+      log.warn(
+        `early_stop is "${opts.rule}", the checkpoint's monitor is "${saved.rule}": ` +
+          `early stopping starts afresh after epoch ${ckpt.header.epoch}`,
+      );
+      return new EarlyStop(opts);
+    }
+    return new EarlyStop(opts, saved);
+  }
+
+  /** Logs that early stopping ends the run after `epoch`; returns `epoch`. */
+  #stopEarly(epoch: number): number {
+    const rule = this.common.early_stop, reason = this.#monitor!.reason();
+    this.opts.log.metric("early_stop", { epoch, rule, reason });
+    this.opts.log.info(`Early stopping (${rule}) after epoch ${epoch}: ${reason}`);
+    return epoch;
   }
 
   async #sample(model: DensityModel<B>, data: Dataset<B>, epoch: number): Promise<void> {
@@ -278,6 +340,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
         rng: rng.state(),
         backend: this.opts.backend?.backend ?? null,
         wall_s: this.#wall(),
+        early_stop: this.#monitor!.state(),
       },
       model as DensityModel,
       optimizer,
