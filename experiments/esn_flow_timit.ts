@@ -16,12 +16,24 @@
  * All class models share one reservoir (esnSeed = seed), so ESN states are computed once per segment and
  * shared between class models and with the evaluation (`lib/classify/shared_states.ts`).
  *
- * Profiles: `original` keeps the defaults (the original's: frame_dim 40, esn_dim 1000, 4 flow layers,
- * hidden 30, 2 hidden layers, Toeplitz, lr 1e-4, batch 128, 150 epochs); `standin` ({@link STANDIN_PROFILE})
- * is sized for the bundled stand-in on a 2-core CPU; `auto` picks `standin` on the stand-in (a corpus with
- * echoflow's `MINI_TIMIT.json`), `original` otherwise. A profile changes only keys whose value still equals
- * the schema default, so keys given on the command line win (`lib/classify/profile.ts` states the rule).
+ * Protocols (`lib/data/timit/protocol.ts`): `genhmm`, the published TIMIT recipe of the GenHMM and
+ * NF-HMM papers and of the original time-varying flow (Kaldi MFCC, window-majority labels, min-max
+ * normalisation, all of TRAIN and TEST, a per-class 80/20 validation split), and `echoflow` (HTK-style
+ * MFCC, z-scores, dev50 validation, core test set). `auto` picks `genhmm` on a real corpus and
+ * {@link STANDIN_PROTOCOL} on the stand-in.
+ *
+ * Test noise: `--test_noise white,pink,babble,FILE --snr_db 10,15,20,25` scores every model on the test set
+ * with each noise at each SNR (`lib/data/timit/noise.ts`, as the GenHMM recipe's `add_noise.py`); the
+ * report gets a table and a picture of accuracy against SNR. `--stage eval` runs it on a trained run.
+ *
+ * Profiles: `original` is the original's training (its sizes are the defaults: frame_dim 40, esn_dim 1000,
+ * 4 flow layers, hidden 30, 2 hidden layers, Toeplitz, lr 1e-4, batch 128, 150 epochs; and
+ * {@link ORIGINAL_PROFILE}: SGD and its convergence monitor); `standin` ({@link STANDIN_PROFILE}) is sized
+ * for the bundled stand-in on a 2-core CPU; `auto` picks `standin` on the stand-in (a corpus with
+ * echoflow's `MINI_TIMIT.json`), `original` otherwise. A profile changes only keys the user did not give
+ * (`lib/classify/profile.ts` states the rule).
  */
+import * as tf from "@tensorflow/tfjs";
 import { adam } from "../lib/runner/adam.ts";
 import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
@@ -36,6 +48,11 @@ import {
 import { loadTimitClasses } from "../lib/classify/timit_data.ts";
 import { bool, choice, ConfigError, type ConfigValue, float, int, str } from "../lib/config.ts";
 import { VAL_SETS } from "../lib/data/timit/speakers.ts";
+import { makeProtocol, type ProtocolName, PROTOCOLS } from "../lib/data/timit/protocol.ts";
+import { publishedTimitResults } from "../lib/classify/published_timit.ts";
+import { noiseConditions } from "../lib/classify/test_noise.ts";
+import { parseNoiseList, parseSnrList } from "../lib/data/timit/noise.ts";
+import { exists } from "../lib/runner/run_dir.ts";
 import type { SequenceBatch, SequenceDataset } from "../lib/data/sequences.ts";
 import { buildDynamicModel } from "../lib/dynamic/build.ts";
 import { dynamicModelConfig, dynamicTrainingDefaults } from "../lib/dynamic/config.ts";
@@ -52,7 +69,18 @@ const config = experimentConfig({
   timit_dir: str(null, "TIMIT root (none: $TIMIT_DIR, else the bundled stand-in data/mini_timit)", {
     nullable: true,
   }),
-  frame_dim: int(40, "MFCC frame size: 39 (13 cepstra with c0, deltas, delta-deltas) or 40 (+ log-energy)"),
+  protocol: choice(
+    ["auto", ...PROTOCOLS] as const,
+    "auto",
+    "genhmm (the published recipe: Kaldi MFCC, min-max, all TRAIN/TEST, per-class 80/20 validation), " +
+      "echoflow (HTK MFCC, z-scores, dev50, core test), auto (genhmm on real TIMIT, echoflow on the stand-in)",
+  ),
+  frame_dim: int(
+    40,
+    "Frame size: 39 (13 cepstra with c0, deltas, delta-deltas) or 40 (echoflow: + log-energy; genhmm: + a " +
+      "constant-zero first column, as the original)",
+  ),
+  optimizer: choice(["adam", "sgd"] as const, "adam", "Optimizer of every class model (the original: SGD)"),
   feature_cache_dir: str(null, "Feature cache directory (none: data/cache)", { nullable: true }),
   classes: str("", 'Classes: "" all present in training, a list "aa,iy,...", or N (the N most frequent)'),
   num_jobs: int(1, "Classes trained in parallel, each job a child process (--shard i/n --stage train)"),
@@ -68,7 +96,12 @@ const config = experimentConfig({
     "dev50",
     "Validation speakers: dev50 (the standard 50-speaker development set) or seeded (a seeded speaker-disjoint split of TRAIN)",
   ),
-  val_fraction: float(0.1, "Fraction of TRAIN speakers held out for validation when val_set is seeded"),
+  val_fraction: float(
+    null,
+    "Validation share: of TRAIN speakers (echoflow, val_set seeded; default 0.1) or of each class's " +
+      "training segments (genhmm; default 0.2)",
+    { nullable: true },
+  ),
   skip_bad: bool(false, "Skip bad corpus files with a counted warning instead of failing"),
   profile: choice(
     ["auto", "original", "standin"] as const,
@@ -77,6 +110,12 @@ const config = experimentConfig({
   ),
   use_prior: bool(false, "Add log class priors (training frequencies) to the likelihoods when classifying"),
   sample_classes: int(4, "Classes (most frequent in test) drawn as real vs generated MFCC pictures"),
+  test_noise: str(
+    "",
+    'Noisy test sets after the clean one: "white", "pink", "babble" and/or noise files (WAV/SPHERE, 16 kHz), comma-separated',
+  ),
+  snr_db: str("10,15,20,25", "SNRs (dB) of the noisy test sets, comma-separated"),
+  babble_talkers: int(6, "Talkers (other test speakers' utterances) summed into babble noise", { min: 1 }),
 }, { ...dynamicTrainingDefaults, n_samples: 3, log_interval: 0 });
 
 type TimitConfig = { readonly [K in keyof typeof config]: (typeof config)[K]["default"] };
@@ -95,6 +134,27 @@ export const STANDIN_PROFILE: Readonly<Record<string, ConfigValue>> = Object.fre
   batch_size: 32,
 });
 
+/**
+ * The `original` profile: the original's optimizer and stopping rule (github AleixEF/DynamicFlows:
+ * `torch.optim.SGD` at lr 1e-4 in `lib/bin/dyn_esn_flow.py`; its `ConvergenceMonitor` on the validation
+ * NLL with tol 1.5e-2 over 3 epochs, `config/configurations.json`). Its sizes are the schema defaults.
+ */
+export const ORIGINAL_PROFILE: Readonly<Record<string, ConfigValue>> = Object.freeze({
+  optimizer: "sgd",
+  early_stop: "converged",
+  early_stop_tol: 1.5e-2,
+  early_stop_patience: 3,
+});
+
+/** The protocol `--protocol auto` takes on the stand-in. */
+export const STANDIN_PROTOCOL: ProtocolName = "echoflow";
+
+/** Whether the corpus `timitDir` (null: $TIMIT_DIR, else the bundled stand-in) is one echoflow generated. */
+function standInCorpus(timitDir: string | null): boolean {
+  const dir = timitDir ?? (Deno.env.get("TIMIT_DIR") || null);
+  return dir === null || exists(join(dir, "MINI_TIMIT.json"));
+}
+
 /** The model of class `cls`: trainable weights seeded by (seed, model, class), the reservoir by seed alone. */
 function buildClassModel(cfg: TimitConfig, frameDim: number, cls: string): DynamicModel {
   return buildDynamicModel(cfg, frameDim, {
@@ -103,8 +163,9 @@ function buildClassModel(cfg: TimitConfig, frameDim: number, cls: string): Dynam
   });
 }
 
-/** Adam, as the original. */
-const adamOf = (cfg: TimitConfig) => adam(cfg.lr);
+/** The optimizer of a class model: Adam (tfjs's update, flat moments) or plain SGD, as the original. */
+const optimizerOf = (cfg: TimitConfig): tf.Optimizer =>
+  cfg.optimizer === "sgd" ? tf.train.sgd(cfg.lr) : adam(cfg.lr);
 
 /** The experiment of one class: its segments, its model (to which `attach` gives shared states), Adam. */
 function classSpec(
@@ -113,7 +174,7 @@ function classSpec(
   attach: (model: DynamicModel) => void,
 ): ExperimentSpec<typeof config, SequenceBatch> {
   return classExperiment(
-    { name: NAME, description: `${NAME}: the model of class ${cls}`, config, optimizer: adamOf },
+    { name: NAME, description: `${NAME}: the model of class ${cls}`, config, optimizer: optimizerOf },
     data,
     attach,
     (cfg) => buildClassModel(cfg, data.frameDim, cls),
@@ -124,7 +185,7 @@ function classSpec(
 function loadModel(m: FoundClassModel, frameDim: number): Promise<DynamicModel> {
   return loadDynamicClassModel<typeof config>(
     m,
-    { name: NAME, optimizer: adamOf },
+    { name: NAME, optimizer: optimizerOf },
     frameDim,
     (c) => buildClassModel(c, frameDim, m.cls),
   );
@@ -142,32 +203,59 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       `--frame_dim must be 39 or 40 (MFCC with deltas, optionally + log-energy), got ${cfg0.frame_dim}`,
     );
   }
-  if (!(cfg0.val_fraction > 0 && cfg0.val_fraction < 1)) {
+  if (cfg0.val_fraction !== null && !(cfg0.val_fraction > 0 && cfg0.val_fraction < 1)) {
     throw new ConfigError(`--val_fraction must be between 0 and 1 (exclusive), got ${cfg0.val_fraction}`);
   }
+  const standIn = standInCorpus(cfg0.timit_dir);
+  const protocolName: ProtocolName = cfg0.protocol === "auto"
+    ? (standIn ? STANDIN_PROTOCOL : "genhmm")
+    : cfg0.protocol;
+  const echoflowOnly = ["val_set", "full_test"].filter((k) => opts.explicitKeys?.has(k));
+  if (protocolName === "genhmm" && echoflowOnly.length) {
+    throw new ConfigError(
+      `--${echoflowOnly.join(", --")} belong to --protocol echoflow: the genhmm protocol validates on a ` +
+        `per-class share of the training segments (--val_fraction) and tests on all of TEST`,
+    );
+  }
+  const noises = cfg0.test_noise.trim() === "" ? [] : parseNoiseList(cfg0.test_noise);
+  const snrs = noises.length ? parseSnrList(cfg0.snr_db) : [];
   const shard = parseShard(cfg0.shard);
   if (!(cfg0.num_jobs >= 1)) throw new ConfigError(`--num_jobs must be at least 1, got ${cfg0.num_jobs}`);
   if (cfg0.num_jobs > 1 && shard) throw new ConfigError("--num_jobs > 1 cannot be combined with --shard");
 
+  const protocol = makeProtocol(protocolName, { frameDim: cfg0.frame_dim });
   const data = await loadTimitClasses({
     timitDir: cfg0.timit_dir,
-    frameDim: cfg0.frame_dim,
+    protocol,
     fullTest: cfg0.full_test,
     valSet: cfg0.val_set,
-    valFraction: cfg0.val_fraction,
+    ...(cfg0.val_fraction !== null && { valFraction: cfg0.val_fraction }),
     splitSeed: cfg0.seed,
     skipBad: cfg0.skip_bad,
     cacheDir: cfg0.feature_cache_dir,
     statsPath: join(modelsDir(runDir), "norm_stats.json"),
     log,
   });
+  // Noise files are checked now, before any training.
+  const conditions = cfg0.stage === "train" ? [] : await noiseConditions(noises, snrs, {
+    seed: cfg0.seed,
+    talkers: cfg0.babble_talkers,
+    testUtterances: data.timit.testUtterances,
+    changedTest: data.changedTest,
+    log,
+  });
   const profile = cfg0.profile === "auto" ? (data.standIn ? "standin" : "original") : cfg0.profile;
-  const applied = profile === "standin"
-    ? applyProfile(config, cfg0, STANDIN_PROFILE, opts.explicitKeys)
-    : { cfg: cfg0, changed: [], kept: [] };
+  const applied = applyProfile(
+    config,
+    cfg0,
+    profile === "standin" ? STANDIN_PROFILE : ORIGINAL_PROFILE,
+    opts.explicitKeys,
+  );
   const cfg = applied.cfg;
   log.info(
-    `profile: ${profile}${
+    `protocol: ${protocolName}${
+      cfg0.protocol === "auto" ? ` (auto: ${data.standIn ? "stand-in" : "real"} corpus)` : ""
+    }; profile: ${profile}${
       cfg0.profile === "auto" ? ` (auto: ${data.standIn ? "stand-in" : "real"} corpus)` : ""
     }; ` +
       `changed: ${describeChanges(applied.changed)}` +
@@ -179,6 +267,7 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   log.info(`${classes.length} classes: ${classes.join(",")}`);
   const base = {
     stage: cfg.stage,
+    protocol: protocolName,
     profile,
     stand_in: data.standIn,
     model: cfg.model,
@@ -240,6 +329,8 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     );
     return { ...base, ...trained, evaluated: false, wall_s: secs(t0) };
   }
+  const testSet = protocolName === "genhmm" ? "all of TEST" : cfg.full_test ? "full" : "core";
+  const published = publishedTimitResults({ standIn: data.standIn, protocol: protocolName });
   const ev = await evaluateClassStage({
     seg: data.seg,
     runDir,
@@ -256,13 +347,18 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       created: new Date().toISOString(),
       corpus: data.timit.root,
       stand_in: data.standIn,
-      test_set: cfg.full_test ? "full" : "core",
+      protocol: protocolName,
+      test_set: testSet,
       profile,
       profile_changed: applied.changed,
+      published: published.results,
     },
+    conditions,
+    appendix: published.markdown,
     notes: [
       `Corpus: ${data.timit.root}${data.standIn ? " (the synthetic stand-in, NOT TIMIT)" : ""}; ` +
-      `${cfg.full_test ? "full" : "core"} test set; profile ${profile}.`,
+      `protocol ${protocolName}; ${testSet} test set; profile ${profile}.`,
+      `NLLs are of the normalised features (${data.stats.method}), in nats.`,
       `Decision rule: ${
         cfg.use_prior
           ? "argmax_k log p(x | k) + log prior_k"
@@ -275,7 +371,10 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       }. Chance: 1/K for uniform guessing; majority: always the most frequent training class.`,
     ],
   });
-  const acc = Object.fromEntries(ev.reports.map((r) => [`accuracy_${r.variant}`, r.accuracy]));
+  const acc = Object.fromEntries([
+    ...ev.reports.map((r) => [`accuracy_${r.variant}`, r.accuracy]),
+    ...ev.noise.map((r) => [`accuracy_${r.variant}_${r.noise}_${r.snr_db}dB`, r.accuracy]),
+  ]);
   return {
     ...base,
     ...trained,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type Corpus, loadUtterance, scanCorpus, selectSplit } from "../lib/data/timit/corpus.ts";
 import { CorpusError } from "../lib/data/timit/errors.ts";
 import { extractSegments } from "../lib/data/timit/features.ts";
-import { DEFAULT_MFCC } from "../lib/data/timit/mfcc.ts";
+import { makeProtocol } from "../lib/data/timit/protocol.ts";
 import {
   checkNormStats,
   computeNormStats,
@@ -17,6 +17,7 @@ import { writeSphere } from "../lib/data/timit/sphere.ts";
 import { writeWav } from "../lib/data/timit/wav.ts";
 import { Logger } from "../lib/runner/logger.ts";
 
+const ECHOFLOW = makeProtocol("echoflow");
 const N = 4800; // samples per fixture utterance (0.3 s: 28 frames)
 const PHN = `0 1000 h#\n1000 2500 aa\n2500 3000 q\n3000 4000 s\n4000 ${N} h#\n`;
 
@@ -182,10 +183,10 @@ Deno.test("skipBad turns bad files into counted warnings and keeps the good ones
     const lines: string[] = [];
     const log = new Logger({ err: (s) => lines.push(s), tty: false });
     await assert.rejects(
-      extractSegments(c, c.utterances, DEFAULT_MFCC, { cacheDir: null, label: "x" }),
+      extractSegments(c, c.utterances, ECHOFLOW, { cacheDir: null, label: "x" }),
       /zz/,
     );
-    const e = await extractSegments(c, c.utterances, DEFAULT_MFCC, {
+    const e = await extractSegments(c, c.utterances, ECHOFLOW, {
       cacheDir: null,
       label: "x",
       skipBad: true,
@@ -234,13 +235,13 @@ Deno.test("extractSegments() caches on disk: hit on the second call, miss when c
     const cacheDir = `${dir}/cache`;
     const lines: string[] = [];
     const log = new Logger({ err: (s) => lines.push(s), tty: false });
-    const first = await extractSegments(c, c.utterances, DEFAULT_MFCC, { cacheDir, label: "train", log });
+    const first = await extractSegments(c, c.utterances, ECHOFLOW, { cacheDir, label: "train", log });
     assert.equal(first.cacheHit, false);
     assert.ok(lines.some((l) => l.startsWith("mfcc train 4/4")), "progress bar while computing");
     // 4 utterances x (h#, aa, s, h#): q is dropped.
     assert.equal(first.segments.lengths.length, 16);
     assert.deepEqual([...new Set(Array.from(first.segments.labels))].length, 3);
-    const second = await extractSegments(c, c.utterances, DEFAULT_MFCC, { cacheDir, label: "train" });
+    const second = await extractSegments(c, c.utterances, ECHOFLOW, { cacheDir, label: "train" });
     assert.equal(second.cacheHit, true);
     assert.equal(second.cacheFile, first.cacheFile);
     assert.deepEqual(second.segments.frames, first.segments.frames);
@@ -252,19 +253,24 @@ Deno.test("extractSegments() caches on disk: hit on the second call, miss when c
       [...Deno.readDirSync(cacheDir)].every((e) => !e.name.includes(".tmp-")),
       "no temporary files left",
     );
-    const other = await extractSegments(c, c.utterances, { ...DEFAULT_MFCC, numFilters: 24 }, {
-      cacheDir,
-      label: "train",
-    });
+    const other = await extractSegments(
+      c,
+      c.utterances,
+      makeProtocol("echoflow", { mfcc: { numFilters: 24 } }),
+      {
+        cacheDir,
+        label: "train",
+      },
+    );
     assert.equal(other.cacheHit, false);
     await Deno.writeTextFile(c.utterances[0].phnPath, `0 3000 h#\n3000 ${N} aa\n`);
-    const edited = await extractSegments(c, c.utterances, DEFAULT_MFCC, { cacheDir, label: "train" });
+    const edited = await extractSegments(c, c.utterances, ECHOFLOW, { cacheDir, label: "train" });
     assert.equal(edited.cacheHit, false);
     assert.equal(edited.segments.lengths.length, 14);
     await Deno.writeFile(edited.cacheFile!, new TextEncoder().encode("garbage"));
     const lines2: string[] = [];
     const log2 = new Logger({ err: (s) => lines2.push(s), tty: false });
-    const again = await extractSegments(c, c.utterances, DEFAULT_MFCC, {
+    const again = await extractSegments(c, c.utterances, ECHOFLOW, {
       cacheDir,
       label: "train",
       log: log2,
@@ -277,7 +283,7 @@ Deno.test("normalisation statistics whiten the training frames and survive JSON;
   withTemp(async (dir) => {
     await makeCorpus(dir, { speakers: STANDARD.slice(0, 2) });
     const c = await scanCorpus(dir);
-    const { segments } = await extractSegments(c, c.utterances, DEFAULT_MFCC, { cacheDir: null, label: "t" });
+    const { segments } = await extractSegments(c, c.utterances, ECHOFLOW, { cacheDir: null, label: "t" });
     const stats = checkNormStats(JSON.parse(JSON.stringify(computeNormStats(segments))));
     assert.equal(stats.count, segments.frames.length / 39);
     const z = normalise(segments, stats);
@@ -293,7 +299,7 @@ Deno.test("normalisation statistics whiten the training frames and survive JSON;
       assert.ok(Math.abs(back[i] - orig[i]) < 1e-3 * (1 + Math.abs(orig[i])));
     }
     assert.throws(
-      () => checkNormStats({ ...stats, std: stats.std.slice(1) }),
+      () => checkNormStats({ ...stats, scale: stats.scale.slice(1) }),
       /Bad normalisation statistics/,
     );
     const aa = sequences(z, classId("aa"));

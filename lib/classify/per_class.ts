@@ -85,6 +85,9 @@ export const RUN_CONTROL_KEYS: ReadonlySet<string> = new Set([
   "n_samples",
   "sample_dir",
   "train_threads",
+  "test_noise",
+  "snr_db",
+  "babble_talkers",
 ]);
 
 /** How `cfg` differs from the config a finished class run in `dir` was trained with (its config.json). */

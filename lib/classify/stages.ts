@@ -4,8 +4,9 @@
  * - {@link trainClassStage}: one runner run per class (see `per_class.ts`), with the ESN states of the
  *   class's segments computed once and shared through an {@link EsnStatePool} (freed after each class);
  * - {@link evaluateClassStage}: every variant found in the run directory classifies the test segments of
- *   the chosen classes (see `evaluate_classes.ts`); writes the reports (see `write_report.ts`), with any
- *   reports computed elsewhere (`extra`) after them, and prints the comparison table.
+ *   the chosen classes (see `evaluate_classes.ts`), then those of every noisy test set (`conditions`);
+ *   writes the reports (see `write_report.ts`), with any reports computed elsewhere (`extra`) after them,
+ *   and prints the comparison tables.
  *
  * With the two pieces an experiment gives them: {@link classExperiment} (the experiment of one class) and
  * {@link loadDynamicClassModel} (a finished class model, for the evaluation).
@@ -26,6 +27,7 @@ import {
   modelsDir,
   trainPerClass,
 } from "./per_class.ts";
+import { type NoiseResult, noiseResult, noiseTable } from "./noise_report.ts";
 import { comparisonTable, type VariantReport } from "./report.ts";
 import type { SegmentClasses } from "./segment_classes.ts";
 import { EsnStatePool } from "./shared_states.ts";
@@ -147,6 +149,20 @@ export interface EvalStageOptions extends StageBase {
    * class densities), written and compared after the variants found in the run directory.
    */
   readonly extra?: readonly VariantFiles[];
+  /**
+   * Test sets of changed audio (test noise), each scored by every variant after the clean one; their
+   * accuracies go into the report's noise table and picture.
+   */
+  readonly conditions?: readonly TestCondition[];
+  /** Markdown sections appended to report.md (e.g. published results). */
+  readonly appendix?: readonly string[];
+}
+
+/** A noisy test set: its noise and SNR, and how to get the segments (computed when it is its turn). */
+export interface TestCondition {
+  readonly noise: string;
+  readonly snrDb: number;
+  readonly seg: () => Promise<SegmentClasses>;
 }
 
 /**
@@ -175,7 +191,7 @@ export async function loadDynamicClassModel<S extends ConfigSchema>(
 /** Evaluates every variant in the run directory and writes the reports; returns them (then `extra`) and the paths. */
 export async function evaluateClassStage(
   o: EvalStageOptions,
-): Promise<{ reports: VariantReport[]; reportJson: string; reportMd: string }> {
+): Promise<{ reports: VariantReport[]; noise: NoiseResult[]; reportJson: string; reportMd: string }> {
   const found = findClassModels(o.runDir);
   if (found.size === 0) {
     throw new Error(
@@ -225,9 +241,39 @@ export async function evaluateClassStage(
   if (done.length === 0) {
     throw new Error(`No model variant under ${modelsDir(o.runDir)} has models for 2 chosen classes`);
   }
+  const noise: NoiseResult[] = [];
+  for (const c of o.conditions ?? []) {
+    const seg = await c.seg();
+    const noisyPool = o.cacheBytes > 0
+      ? new EsnStatePool({ test: seg.seqs.test }, o.cacheBytes, o.log)
+      : null;
+    for (const { report } of done) {
+      const { report: r } = await evaluateVariant({
+        variant: report.variant,
+        seg,
+        classes: report.classes,
+        models: found.get(report.variant)!,
+        load: o.load,
+        pool: noisyPool,
+        batchSize: o.batchSize,
+        usePrior: o.usePrior,
+        samples: { ...o.samples, perClass: 0, dir: join(o.runDir, "samples") },
+        log: o.log.withFields({ noise: c.noise, snr_db: c.snrDb }),
+      });
+      noise.push(noiseResult(r, c.noise, c.snrDb));
+      o.log.info(
+        `${report.variant}, ${c.noise} noise at ${c.snrDb} dB: accuracy ${(100 * r.accuracy).toFixed(1)}% ` +
+          `(clean ${(100 * report.accuracy).toFixed(1)}%)`,
+      );
+    }
+  }
   const all = [...done, ...(o.extra ?? [])];
-  const written = await writeClassifierReport(o.runDir, o.title, o.meta, o.notes, all);
+  const written = await writeClassifierReport(o.runDir, o.title, o.meta, o.notes, all, {
+    noise,
+    appendix: o.appendix,
+  });
   o.log.info(`\n${comparisonTable(all.map((d) => d.report))}`);
+  if (noise.length) o.log.info(`\n${noiseTable(noise, done.map((d) => d.report))}`);
   o.log.info(`report: ${written.markdown}, ${written.json}`);
-  return { reports: all.map((d) => d.report), reportJson: written.json, reportMd: written.markdown };
+  return { reports: all.map((d) => d.report), noise, reportJson: written.json, reportMd: written.markdown };
 }

@@ -1,15 +1,18 @@
 /**
- * TIMIT phone segments for a per-class classifier: opens the corpus (or the stand-in), fixes the
- * normalisation statistics of a run (the TRAIN statistics, stored as `models/norm_stats.json` in the run
- * directory on first use and read back by every later stage, shard or process of that run), loads the
- * three splits normalised with them, and wraps them in {@link SegmentClasses}.
+ * TIMIT phone segments for a per-class classifier: opens the corpus (or the stand-in) under a protocol,
+ * fixes the normalisation statistics of a run (the training statistics, stored as `models/norm_stats.json`
+ * in the run directory on first use and read back by every later stage, shard or process of that run),
+ * loads the three splits normalised with them, and wraps them in {@link SegmentClasses}; test sets of
+ * changed audio (test noise) come normalised with the same statistics.
  */
 import {
+  type AudioTransform,
   checkNormStats,
   DEFAULT_CACHE_DIR,
   type NormStats,
   openTimit,
   PHONES_39,
+  type Protocol,
   type Timit,
 } from "../data/timit/mod.ts";
 import type { Logger } from "../runner/logger.ts";
@@ -20,13 +23,16 @@ import { SegmentClasses } from "./segment_classes.ts";
 
 export interface TimitClassesOptions {
   readonly timitDir: string | null;
-  readonly frameDim: number;
+  readonly protocol: Protocol;
   readonly fullTest: boolean;
   /** Validation speakers: the standard 50-speaker development set, or a seeded split of TRAIN speakers. */
   readonly valSet?: ValSet;
-  /** Fraction of TRAIN speakers held out when `valSet` is `seeded`. */
+  /**
+   * Fraction of TRAIN speakers held out when `valSet` is `seeded` (echoflow protocol), or of each class's
+   * training segments (genhmm protocol); absent: the protocol's default.
+   */
   readonly valFraction?: number;
-  /** Seed of the `seeded` validation split. */
+  /** Seed of the seeded validation split. */
   readonly splitSeed?: number;
   readonly skipBad: boolean;
   /** Feature cache directory (null: the default `data/cache`). */
@@ -44,13 +50,15 @@ export interface TimitClasses {
   readonly seg: SegmentClasses;
   /** Every folded class present in the training split, in {@link PHONES_39} order. */
   readonly counts: ClassCount[];
+  /** {@link seg} with its test split replaced by the test audio as `transform` changes it. */
+  changedTest(transform: AudioTransform): Promise<SegmentClasses>;
 }
 
 /** See the module doc. */
 export async function loadTimitClasses(o: TimitClassesOptions): Promise<TimitClasses> {
   const timit = await openTimit({
     timitDir: o.timitDir,
-    mfcc: { frameDim: o.frameDim },
+    protocol: o.protocol,
     split: {
       fullTest: o.fullTest,
       ...(o.valSet !== undefined && { valSet: o.valSet }),
@@ -62,21 +70,27 @@ export async function loadTimitClasses(o: TimitClassesOptions): Promise<TimitCla
     log: o.log,
   });
   const standIn = timit.standIn || exists(join(timit.root, "MINI_TIMIT.json"));
+  const p = o.protocol;
   let stats: NormStats;
   if (exists(o.statsPath)) {
-    stats = checkNormStats(JSON.parse(await Deno.readTextFile(o.statsPath)), o.statsPath);
-    if (stats.frameDim !== o.frameDim) {
+    const saved = JSON.parse(await Deno.readTextFile(o.statsPath));
+    stats = checkNormStats(saved, o.statsPath);
+    const was = typeof saved.protocol === "string" ? saved.protocol : "echoflow";
+    if (stats.frameDim !== p.frameDim || was !== p.name || stats.method !== p.norm) {
       throw new Error(
-        `The run's normalisation statistics ${o.statsPath} have frame_dim ${stats.frameDim}, not ${o.frameDim}: ` +
-          `use the frame_dim the run was trained with, or another run directory`,
+        `The run's normalisation statistics ${o.statsPath} are of protocol ${was}, frame_dim ${stats.frameDim} ` +
+          `(${stats.method}), not protocol ${p.name}, frame_dim ${p.frameDim}: use the protocol and ` +
+          `frame_dim the run was trained with, or another run directory`,
       );
     }
     o.log.info(`normalisation statistics: ${o.statsPath} (from ${stats.count} training frames)`);
   } else {
     stats = await timit.stats();
     Deno.mkdirSync(o.statsPath.slice(0, o.statsPath.lastIndexOf("/")) || ".", { recursive: true });
-    await writeJsonAtomic(o.statsPath, stats);
-    o.log.info(`normalisation statistics of ${stats.count} training frames written to ${o.statsPath}`);
+    await writeJsonAtomic(o.statsPath, { protocol: p.name, ...stats });
+    o.log.info(
+      `${stats.method} normalisation statistics of ${stats.count} training frames written to ${o.statsPath}`,
+    );
   }
   const train = await timit.load("train", stats);
   const val = await timit.load("val", stats);
@@ -85,12 +99,30 @@ export async function loadTimitClasses(o: TimitClassesOptions): Promise<TimitCla
     { train: train.segments, val: val.segments, test: test.segments },
     PHONES_39,
   );
+  const n = (s: { segments: { lengths: Int32Array } }) => s.segments.lengths.length;
   o.log.info(
-    `segments: train ${train.segments.lengths.length} (${train.speakers.length} speakers), ` +
-      `val ${val.segments.lengths.length} (${val.speakers.length}), ` +
-      `test ${test.segments.lengths.length} (${test.speakers.length}, ${
-        o.fullTest ? "full" : "core"
-      } test set)`,
+    p.validation === "segments"
+      ? `segments: train ${n(train)}, val ${
+        n(val)
+      } (a seeded per-class share of TRAIN's ${train.speakers.length} ` +
+        `speakers), test ${n(test)} (all ${test.speakers.length} TEST speakers; SA sentences included)`
+      : `segments: train ${n(train)} (${train.speakers.length} speakers), val ${
+        n(val)
+      } (${val.speakers.length}), ` +
+        `test ${n(test)} (${test.speakers.length}, ${o.fullTest ? "full" : "core"} test set)`,
   );
-  return { timit, standIn, stats, seg, counts: seg.counts("train").filter((c) => c.segments > 0) };
+  return {
+    timit,
+    standIn,
+    stats,
+    seg,
+    counts: seg.counts("train").filter((c) => c.segments > 0),
+    async changedTest(transform) {
+      const changed = await timit.loadTest(transform, stats);
+      return new SegmentClasses(
+        { train: train.segments, val: val.segments, test: changed.segments },
+        PHONES_39,
+      );
+    },
+  };
 }

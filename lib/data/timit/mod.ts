@@ -1,7 +1,8 @@
 /**
  * TIMIT data for echoflow: reading a real corpus (NIST SPHERE or RIFF audio, `.PHN`/`.WRD`/`.TXT`), the
- * standard splits and 61 -> 39 phone folding, HTK-style MFCC features of phone segments with an on-disk
- * cache and train-set normalisation, and the bundled synthetic stand-in `mini_timit`.
+ * standard splits and 61 -> 39 phone folding, the two protocols (echoflow's HTK-style MFCC with z-scores;
+ * the published GenHMM recipe's Kaldi MFCC with min-max), features of phone segments with an on-disk cache
+ * and train-set normalisation, and the bundled synthetic stand-in `mini_timit`.
  *
  * Experiments need one call: `const timit = await openTimit({ timitDir, log }); await timit.load("train")`.
  */
@@ -13,6 +14,8 @@ export * from "./phones.ts";
 export * from "./speakers.ts";
 export * from "./corpus.ts";
 export * from "./mfcc.ts";
+export * from "./kaldi_mfcc.ts";
+export * from "./protocol.ts";
 export * from "./segments.ts";
 export * from "./segment_set.ts";
 export * from "./features.ts";

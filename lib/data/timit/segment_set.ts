@@ -1,6 +1,6 @@
 /**
  * A set of labelled variable-length frame sequences (phone segments), its on-disk cache format, and the
- * per-dimension mean/variance normalisation estimated from training frames.
+ * per-dimension normalisation (z-scores or min-max) estimated from training frames.
  */
 import type { Logger } from "../../runner/logger.ts";
 import type { Skipped } from "./corpus.ts";
@@ -44,45 +44,79 @@ export function labelNames(set: SegmentSet): string[] {
   return Array.from(set.labels, (c) => PHONES_39[c]);
 }
 
+/**
+ * How frames are normalised per dimension, `x' = (x - offset) / scale`, with statistics of the training
+ * frames: `zscore` (offset the mean, scale the population standard deviation; echoflow's protocol) or
+ * `minmax` (offset the minimum, scale max - min, so training frames fall in [0, 1]; the GenHMM recipe's
+ * `normalize`). A constant dimension gets scale 1.
+ */
+export type NormMethod = "zscore" | "minmax";
+export const NORM_METHODS: readonly NormMethod[] = ["zscore", "minmax"];
+
 /** Per-dimension normalisation statistics; plain JSON, stored with the models. */
 export interface NormStats {
+  readonly method: NormMethod;
   readonly frameDim: number;
   /** Number of frames they were estimated from. */
   readonly count: number;
-  readonly mean: number[];
-  /** Population standard deviation; 1 for a dimension that is constant. */
-  readonly std: number[];
+  readonly offset: number[];
+  /** Positive; 1 for a dimension that is constant. */
+  readonly scale: number[];
 }
 
-/** Mean and standard deviation of every dimension over all frames of `set` (two passes, float64). */
-export function computeNormStats(set: SegmentSet): NormStats {
-  const D = set.frameDim, N = set.frames.length / D;
+/** The statistics of `method` over all frames of `set` (float64; z-scores in two passes). */
+export function computeNormStats(set: SegmentSet, method: NormMethod = "zscore"): NormStats {
+  const D = set.frameDim, N = set.frames.length / D, x = set.frames;
   if (N === 0) throw new Error("Cannot compute normalisation statistics from an empty segment set");
-  const mean = new Float64Array(D), sq = new Float64Array(D);
-  for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) mean[d] += set.frames[n * D + d];
-  for (let d = 0; d < D; d++) mean[d] /= N;
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) sq[d] += (set.frames[n * D + d] - mean[d]) ** 2;
+  const a = new Float64Array(D), b = new Float64Array(D);
+  if (method === "minmax") {
+    a.fill(Infinity);
+    b.fill(-Infinity);
+    for (let n = 0; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        const v = x[n * D + d];
+        if (v < a[d]) a[d] = v;
+        if (v > b[d]) b[d] = v;
+      }
+    }
+    const scale = Array.from(a, (lo, d) => (b[d] > lo ? b[d] - lo : 1));
+    return { method, frameDim: D, count: N, offset: Array.from(a), scale };
   }
-  const std = Array.from(sq, (s) => (s > 0 ? Math.sqrt(s / N) : 1));
-  return { frameDim: D, count: N, mean: Array.from(mean), std };
+  for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) a[d] += x[n * D + d];
+  for (let d = 0; d < D; d++) a[d] /= N;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) b[d] += (x[n * D + d] - a[d]) ** 2;
+  }
+  const scale = Array.from(b, (s) => (s > 0 ? Math.sqrt(s / N) : 1));
+  return { method, frameDim: D, count: N, offset: Array.from(a), scale };
 }
 
-/** Checks a value read back from JSON and returns it as {@link NormStats}; `what` is named in errors. */
+/**
+ * Checks a value read back from JSON and returns it as {@link NormStats}; `what` is named in errors.
+ * Statistics written before min-max existed (`{frameDim, count, mean, std}`) read as z-scores.
+ */
 export function checkNormStats(v: unknown, what = "normalisation statistics"): NormStats {
-  const s = v as Partial<NormStats> | null;
+  const raw = v as Record<string, unknown> | null;
+  const s = raw && !("method" in raw) && "mean" in raw
+    ? { method: "zscore", frameDim: raw.frameDim, count: raw.count, offset: raw.mean, scale: raw.std }
+    : raw as Partial<NormStats> | null;
   const okArr = (a: unknown, n: number) =>
     Array.isArray(a) && a.length === n && a.every((x) => typeof x === "number" && Number.isFinite(x));
   if (
-    !s || typeof s.frameDim !== "number" || typeof s.count !== "number" || !okArr(s.mean, s.frameDim) ||
-    !okArr(s.std, s.frameDim) || s.std!.some((x) => x <= 0)
+    !s || !NORM_METHODS.includes(s.method as NormMethod) || typeof s.frameDim !== "number" ||
+    typeof s.count !== "number" || !okArr(s.offset, s.frameDim) || !okArr(s.scale, s.frameDim) ||
+    (s.scale as number[]).some((x) => x <= 0)
   ) {
-    throw new Error(`Bad ${what}: expected {frameDim, count, mean[frameDim], std[frameDim] > 0}`);
+    throw new Error(
+      `Bad ${what}: expected {method: ${
+        NORM_METHODS.join("|")
+      }, frameDim, count, offset[frameDim], scale[frameDim] > 0}`,
+    );
   }
   return s as NormStats;
 }
 
-/** `(x - mean) / std` per dimension: a new set sharing everything but the frames. */
+/** `(x - offset) / scale` per dimension: a new set sharing everything but the frames. */
 export function normalise(set: SegmentSet, stats: NormStats): SegmentSet {
   if (stats.frameDim !== set.frameDim) {
     throw new Error(
@@ -90,15 +124,38 @@ export function normalise(set: SegmentSet, stats: NormStats): SegmentSet {
     );
   }
   const D = set.frameDim, out = new Float32Array(set.frames.length);
-  for (let i = 0; i < out.length; i++) out[i] = (set.frames[i] - stats.mean[i % D]) / stats.std[i % D];
+  for (let i = 0; i < out.length; i++) out[i] = (set.frames[i] - stats.offset[i % D]) / stats.scale[i % D];
   return { ...set, frames: out };
 }
 
-/** `x * std + mean` per dimension (back to MFCC units, e.g. for pictures of samples); a new array. */
+/** `x * scale + offset` per dimension (back to feature units, e.g. for pictures of samples); a new array. */
 export function denormalise(frames: Float32Array, stats: NormStats): Float32Array {
   const D = stats.frameDim, out = new Float32Array(frames.length);
-  for (let i = 0; i < out.length; i++) out[i] = frames[i] * stats.std[i % D] + stats.mean[i % D];
+  for (let i = 0; i < out.length; i++) out[i] = frames[i] * stats.scale[i % D] + stats.offset[i % D];
   return out;
+}
+
+/** The segments `ids` of `set` (in that order) as a set of their own, frames copied back to back. */
+export function subsetSegments(set: SegmentSet, ids: ArrayLike<number>): SegmentSet {
+  const D = set.frameDim, n = ids.length;
+  const lengths = new Int32Array(n), offsets = new Int32Array(n);
+  let total = 0;
+  for (let k = 0; k < n; k++) {
+    lengths[k] = set.lengths[ids[k]];
+    offsets[k] = total;
+    total += lengths[k];
+  }
+  const frames = new Float32Array(total * D);
+  for (let k = 0; k < n; k++) frames.set(segmentFrames(set, ids[k]), offsets[k] * D);
+  return {
+    frameDim: D,
+    frames,
+    offsets,
+    lengths,
+    labels: Int32Array.from({ length: n }, (_, k) => set.labels[ids[k]]),
+    utterance: Int32Array.from({ length: n }, (_, k) => set.utterance[ids[k]]),
+    utteranceIds: set.utteranceIds,
+  };
 }
 
 const MAGIC = "EFSEG001";
