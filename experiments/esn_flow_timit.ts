@@ -26,7 +26,7 @@
  * with each noise at each SNR (`lib/data/timit/noise.ts`, as the GenHMM recipe's `add_noise.py`); the
  * report gets a table and a picture of accuracy against SNR. `--stage eval` runs it on a trained run.
  *
- * Profiles: `original` is the original's training (its sizes are the defaults: frame_dim 40, esn_dim 1000,
+ * Profiles: `original` is the original's training (its sizes are the defaults: esn_dim 1000,
  * 4 flow layers, hidden 30, 2 hidden layers, Toeplitz, lr 1e-4, batch 128, 150 epochs; and
  * {@link ORIGINAL_PROFILE}: SGD and its convergence monitor); `standin` ({@link STANDIN_PROFILE}) is sized
  * for the bundled stand-in on a 2-core CPU; `auto` picks `standin` on the stand-in (a corpus with
@@ -48,7 +48,7 @@ import {
 import { loadTimitClasses } from "../lib/classify/timit_data.ts";
 import { bool, choice, ConfigError, type ConfigValue, float, int, str } from "../lib/config.ts";
 import { VAL_SETS } from "../lib/data/timit/speakers.ts";
-import { makeProtocol, type ProtocolName, PROTOCOLS } from "../lib/data/timit/protocol.ts";
+import { DEFAULT_FRAME_DIM, makeProtocol, type ProtocolName, PROTOCOLS } from "../lib/data/timit/protocol.ts";
 import { publishedTimitResults } from "../lib/classify/published_timit.ts";
 import { noiseConditions } from "../lib/classify/test_noise.ts";
 import { parseNoiseList, parseSnrList } from "../lib/data/timit/noise.ts";
@@ -76,9 +76,10 @@ const config = experimentConfig({
       "echoflow (HTK MFCC, z-scores, dev50, core test), auto (genhmm on real TIMIT, echoflow on the stand-in)",
   ),
   frame_dim: int(
-    40,
-    "Frame size: 39 (13 cepstra with c0, deltas, delta-deltas) or 40 (echoflow: + log-energy; genhmm: + a " +
-      "constant-zero first column, as the original)",
+    null,
+    "Frame size: 39 (13 cepstra with c0, deltas, delta-deltas) or 40 (echoflow: + log-energy; genhmm: + the " +
+      "original's constant-zero first column); none: the protocol's (echoflow 40, genhmm 39)",
+    { nullable: true },
   ),
   optimizer: choice(["adam", "sgd"] as const, "adam", "Optimizer of every class model (the original: SGD)"),
   feature_cache_dir: str(null, "Feature cache directory (none: data/cache)", { nullable: true }),
@@ -198,7 +199,7 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   const { runDir, log } = opts;
   // --resume RUN_DIR re-enters the run directory: finished classes are skipped, interrupted ones resume
   // from their own last.ckpt (the same as running the command again with --out RUN_DIR).
-  if (cfg0.frame_dim !== 39 && cfg0.frame_dim !== 40) {
+  if (cfg0.frame_dim !== null && cfg0.frame_dim !== 39 && cfg0.frame_dim !== 40) {
     throw new ConfigError(
       `--frame_dim must be 39 or 40 (MFCC with deltas, optionally + log-energy), got ${cfg0.frame_dim}`,
     );
@@ -223,7 +224,9 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   if (!(cfg0.num_jobs >= 1)) throw new ConfigError(`--num_jobs must be at least 1, got ${cfg0.num_jobs}`);
   if (cfg0.num_jobs > 1 && shard) throw new ConfigError("--num_jobs > 1 cannot be combined with --shard");
 
-  const protocol = makeProtocol(protocolName, { frameDim: cfg0.frame_dim });
+  const protocol = makeProtocol(protocolName, {
+    frameDim: cfg0.frame_dim ?? DEFAULT_FRAME_DIM[protocolName],
+  });
   const data = await loadTimitClasses({
     timitDir: cfg0.timit_dir,
     protocol,
@@ -241,6 +244,8 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     seed: cfg0.seed,
     talkers: cfg0.babble_talkers,
     testUtterances: data.timit.testUtterances,
+    // Babble talks with the voices of every TEST speaker (the echoflow protocol tests on only 24 of them).
+    talkerUtterances: data.timit.corpus.utterances.filter((u) => u.part === "test"),
     changedTest: data.changedTest,
     log,
   });
@@ -295,6 +300,8 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     // Orchestration keys are fixed in the class runs' config, so re-runs with other ones resume cleanly.
     const classCfg = {
       ...cfg,
+      protocol: protocolName,
+      frame_dim: protocol.frameDim,
       classes: "",
       shard: "",
       stage: "train",

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { runCli as cli } from "./helpers/cli.ts";
 import { ensureMiniTimit } from "../lib/data/timit/mod.ts";
 import { writeWav } from "../lib/data/timit/wav.ts";
+import { loadCheckpoint } from "../lib/runner/checkpoint.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "esn_flow_timit_genhmm_test_" });
 const corpus = `${tmp}/corpus`;
@@ -75,6 +76,10 @@ Deno.test({
       const s = summary(r.stdout);
       assert.equal(s.protocol, "genhmm");
       assert.equal(s.trained, 3);
+      const classCfg = (await json(`${run}/models/dyn_esn_flow/sil/config.json`)).config;
+      assert.equal(classCfg.frame_dim, 39, "the genhmm protocol's default frame size");
+      assert.equal(classCfg.protocol, "genhmm", "class runs record the resolved protocol");
+      assert.equal(classCfg.optimizer, "adam", "the standin profile keeps Adam");
       const rep = await json(`${run}/report.json`);
       assert.equal(rep.protocol, "genhmm");
       assert.equal(rep.test_set, "all of TEST");
@@ -91,8 +96,8 @@ Deno.test({
         assert.equal(n.test_segments, clean.test_segments, "noise changes the audio, not the segments");
         assert.equal(s[`accuracy_dyn_esn_flow_${n.noise}_${n.snr_db}dB`], n.accuracy);
       }
-      // Noise costs accuracy, more at 0 dB than at 20 dB (measured: clean 80.7%; white 63.3% / 79.7%,
-      // babble 64.2% / 79.1% at 0 / 20 dB).
+      // Noise costs accuracy at 0 dB, hardly any at 20 dB (measured: clean 78.6%; white 62.5% / 78.9%,
+      // babble 53.8% / 74.8% at 0 / 20 dB).
       const at = (kind: string, snr: number) => noise.find((n) => n.noise === kind && n.snr_db === snr)!;
       for (const kind of ["white", "babble"]) {
         assert.ok(at(kind, 0).accuracy + 0.08 < at(kind, 20).accuracy, `${kind}: 0 dB below 20 dB`);
@@ -128,6 +133,37 @@ Deno.test({
       assert.deepEqual(rep.noise.map((n: Noisy) => `${n.noise} ${n.snr_db}`), ["pink 10"]);
       assert.deepEqual(await json(`${run}/models/dyn_esn_flow/sil/summary.json`), before);
     });
+  },
+});
+
+Deno.test({
+  name: "esn_flow_timit --profile original trains with SGD and the original's convergence monitor",
+  sanitizeResources: false,
+  async fn() {
+    const run = `${tmp}/original`;
+    const args = TINY.map((a, i) => (TINY[i - 1] === "--classes" ? "2" : a));
+    const r = await cli([...args, "--out", run, "--json", "--profile", "original"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /changed: optimizer adam -> sgd, early_stop none -> converged, early_stop_tol 0 -> 0\.015/,
+    );
+    for (const cls of ["m", "sil"]) {
+      const dir = `${run}/models/dyn_esn_flow/${cls}`;
+      const cfg = (await json(`${dir}/config.json`)).config;
+      assert.deepEqual([cfg.optimizer, cfg.early_stop, cfg.early_stop_tol, cfg.early_stop_patience, cfg.lr], [
+        "sgd",
+        "converged",
+        0.015,
+        3,
+        1e-4,
+      ]);
+      assert.equal((await loadCheckpoint(`${dir}/last.ckpt`)).header.optimizerClass, "SGD");
+      const sum = await json(`${dir}/summary.json`);
+      assert.equal(sum.early_stop, "converged");
+      // SGD at 1e-4 barely moves these tiny models: the monitor stops them at its earliest, the 5th epoch.
+      assert.equal(sum.stopped_epoch, 5, cls);
+    }
   },
 });
 

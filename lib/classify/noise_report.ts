@@ -2,7 +2,7 @@
  * The noise-robustness part of a classifier report: every model variant's accuracy on the test set with
  * additive noise of each type at each SNR (models trained on clean speech), as a Markdown table (one row
  * per variant and noise type, one column per SNR, clean last) and as a picture of accuracy against SNR
- * (one line per variant and noise type; the clean accuracy as a point of the same colour at the right).
+ * (one line per variant and noise type, and a flat line at each variant's clean accuracy).
  */
 import { type Canvas, linePlot, PALETTE, type Series } from "../plot/mod.ts";
 import type { VariantReport } from "./report.ts";
@@ -54,32 +54,42 @@ export function noiseTable(results: readonly NoiseResult[], clean: readonly Vari
   return rows.join("\n") + "\n";
 }
 
-/** Accuracy (%) against SNR, one line per variant and noise; clean accuracies drawn at `max SNR + 5`. */
+/** Accuracy (%) against SNR: one line per variant and noise, and a flat line at each variant's clean accuracy. */
 export function noisePicture(results: readonly NoiseResult[], clean: readonly VariantReport[]): Canvas {
   const snrs = uniq(results.map((r) => r.snr_db)).sort((a, b) => a - b);
-  const cleanX = snrs[snrs.length - 1] + 5;
+  const span = [snrs[0], snrs[snrs.length - 1]];
   const series: Series[] = [];
-  uniq(results.map((r) => r.variant)).forEach((variant, v) => {
+  let colour = 0;
+  for (const variant of uniq(results.map((r) => r.variant))) {
     const mine = results.filter((r) => r.variant === variant);
-    const cleanAcc = clean.find((c) => c.variant === variant)?.accuracy;
-    uniq(mine.map((r) => r.noise)).forEach((noise, k) => {
+    for (const noise of uniq(mine.map((r) => r.noise))) {
       const pts = mine.filter((r) => r.noise === noise).sort((a, b) => a.snr_db - b.snr_db);
       series.push({
         name: `${variant} ${noise}`,
-        x: [...pts.map((r) => r.snr_db), ...(cleanAcc === undefined ? [] : [NaN, cleanX])],
-        y: [...pts.map((r) => 100 * r.accuracy), ...(cleanAcc === undefined ? [] : [NaN, 100 * cleanAcc])],
-        color: PALETTE[(v * 4 + k) % PALETTE.length],
+        x: pts.map((r) => r.snr_db),
+        y: pts.map((r) => 100 * r.accuracy),
+        color: PALETTE[colour++ % PALETTE.length],
       });
-    });
-  });
+    }
+    const cleanAcc = clean.find((c) => c.variant === variant)?.accuracy;
+    if (cleanAcc !== undefined) {
+      series.push({
+        name: `${variant} clean`,
+        x: span,
+        y: [100 * cleanAcc, 100 * cleanAcc],
+        color: PALETTE[colour++ % PALETTE.length],
+      });
+    }
+  }
   const plot = linePlot(series, {
     width: 560,
     height: 360,
-    xLabel: "SNR (dB); clean at the right",
+    xLabel: "SNR (dB)",
     yLabel: "accuracy (%)",
+    legend: "bottom",
   });
   return withTitle(plot, [
     "Phone classification accuracy on noisy test audio (models trained on clean speech)",
-    `points at ${cleanX} dB: the clean test set`,
+    "flat lines: the clean test set",
   ]);
 }

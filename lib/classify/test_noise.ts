@@ -20,8 +20,10 @@ export interface NoiseConditionOptions {
   readonly seed: number;
   /** Talkers summed into babble. */
   readonly talkers: number;
-  /** The test utterances: babble's talkers, and the longest one a noise file must cover. */
+  /** The test utterances: the longest one is what a noise file must cover. */
   readonly testUtterances: readonly Utterance[];
+  /** Whose speech babble is made of (e.g. every utterance under TEST/; never the target's speaker). */
+  readonly talkerUtterances: readonly Utterance[];
   /** The classes with their test split replaced by the changed audio. */
   readonly changedTest: (transform: AudioTransform) => Promise<SegmentClasses>;
   readonly log?: Logger;
@@ -76,7 +78,7 @@ export async function noiseConditions(
 ): Promise<TestCondition[]> {
   if (noises.length === 0) return [];
   const maxLength = noises.some((n) => n.kind === "file") ? await longestUtterance(o.testUtterances) : 0;
-  const pool = o.testUtterances.map((u) => ({
+  const pool = o.talkerUtterances.map((u) => ({
     id: utteranceKey(u),
     speaker: u.speaker,
     load: () => loadSamples(u),

@@ -47,7 +47,10 @@ export const dynamicModelConfig = {
   n_components: int(5, "Gaussian components of the gmm_* variants"),
 };
 
-/** The training defaults of the original design: Adam lr 1e-4, batches of 128 sequences, 150 epochs. */
+/**
+ * The training sizes of the original design: lr 1e-4, batches of 128 sequences, 150 epochs (the original trains
+ * with SGD; experiments choose the optimizer, e.g. `esn_flow_timit --optimizer`).
+ */
 export const dynamicTrainingDefaults = { lr: 1e-4, batch_size: 128, epochs: 150 } as const;
 
 const schema = defineConfig(dynamicModelConfig);

@@ -109,8 +109,14 @@ export interface Series {
   readonly color?: RGB;
 }
 
-/** Line plot of several series with ticks and a legend (top right). */
-export function linePlot(series: readonly Series[], opts: ChartOptions = {}): Canvas {
+/** Options of {@link linePlot}. */
+export interface LinePlotOptions extends ChartOptions {
+  /** Corner of the legend, on the right (default `top`). */
+  readonly legend?: "top" | "bottom";
+}
+
+/** Line plot of several series with ticks and a legend (top or bottom right). */
+export function linePlot(series: readonly Series[], opts: LinePlotOptions = {}): Canvas {
   for (const s of series) {
     if (s.x.length !== s.y.length) {
       throw new Error(`linePlot: series "${s.name}" has ${s.x.length} x, ${s.y.length} y`);
@@ -132,8 +138,9 @@ export function linePlot(series: readonly Series[], opts: ChartOptions = {}): Ca
     }
   });
   const legendW = Math.max(0, ...series.map((s) => textWidth(s.name))) + 22;
+  const top = opts.legend === "bottom" ? MARGIN.top + ax.h - 6 - 11 * series.length : MARGIN.top + 6;
   series.forEach((s, k) => {
-    const x = MARGIN.left + ax.w - legendW, y = MARGIN.top + 6 + 11 * k;
+    const x = MARGIN.left + ax.w - legendW, y = top + 11 * k;
     canvas.fillRect(x, y + 2, 12, 3, s.color ?? PALETTE[k % PALETTE.length]);
     canvas.text(x + 16, y, s.name);
   });

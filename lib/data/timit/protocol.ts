@@ -55,6 +55,17 @@ export interface Protocol {
   features(samples: ArrayLike<number>, phones: readonly Interval[], uttKey: string): UtteranceFeatures;
 }
 
+/**
+ * The frame size `esn_flow_timit` uses by default under each protocol: echoflow's 39 features plus the log
+ * energy; under genhmm the 39 features that GenHMM's models see (they drop the recipe's zeroed label column,
+ * which DynamicFlows keeps as a 40th, constant input: `frame_dim 40` reproduces that; see the README for
+ * what the constant column does to likelihoods).
+ */
+export const DEFAULT_FRAME_DIM: Readonly<Record<ProtocolName, number>> = Object.freeze({
+  echoflow: 40,
+  genhmm: 39,
+});
+
 /** Options of {@link makeProtocol}. */
 export interface ProtocolOptions {
   /** 39, or 40 (echoflow: + log energy; genhmm: a constant-zero column first). */
@@ -88,8 +99,8 @@ export function makeProtocol(name: ProtocolName, opts: ProtocolOptions = {}): Pr
     };
   }
   const kcfg: KaldiMfccConfig = { ...KALDI_MFCC_DEFAULTS, ...opts.kaldi };
-  const win = Math.round((kcfg.frameLengthMs * kcfg.sampleRate) / 1000);
-  const hop = Math.round((kcfg.frameShiftMs * kcfg.sampleRate) / 1000);
+  const win = Math.trunc(kcfg.sampleRate * 0.001 * kcfg.frameLengthMs); // as Kaldi (and kaldi_mfcc.ts)
+  const hop = Math.trunc(kcfg.sampleRate * 0.001 * kcfg.frameShiftMs);
   return {
     name,
     frameDim,
