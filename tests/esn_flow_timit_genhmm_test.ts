@@ -6,43 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { runCli as cli } from "./helpers/cli.ts";
-import { ensureMiniTimit } from "../lib/data/timit/mod.ts";
+import { jsonSummary as summary, tinyStandIn } from "./helpers/timit_fixture.ts";
 import { writeWav } from "../lib/data/timit/wav.ts";
 import { loadCheckpoint } from "../lib/runner/checkpoint.ts";
 
-const tmp = await Deno.makeTempDir({ prefix: "esn_flow_timit_genhmm_test_" });
-const corpus = `${tmp}/corpus`;
-await ensureMiniTimit(corpus, { trainSpeakers: 3 });
-globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
-
-const TINY = [
-  "--name",
-  "esn_flow_timit",
-  "--backend",
-  "wasm",
-  "--timit_dir",
-  corpus,
-  "--feature_cache_dir",
-  `${tmp}/cache`,
-  "--protocol",
-  "genhmm",
-  "--classes",
-  "3",
-  "--esn_dim",
-  "20",
-  "--hidden_layer_dim",
-  "8",
-  "--n_flow_layers",
-  "2",
-  "--epochs",
-  "40",
-  "--sample_classes",
-  "0",
-];
+const { tmp, args } = await tinyStandIn("esn_flow_timit_genhmm_test_");
+const TINY = args("--protocol", "genhmm", "--classes", "3", "--epochs", "40", "--sample_classes", "0");
 
 const json = (path: string) => Deno.readTextFile(path).then(JSON.parse);
-const summary = (stdout: string) =>
-  stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.kind === "summary").at(-1);
 
 interface Noisy {
   variant: string;

@@ -5,45 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { runCli as cli } from "./helpers/cli.ts";
-import { ensureMiniTimit } from "../lib/data/timit/mod.ts";
+import { jsonSummary as summary, tinyStandIn } from "./helpers/timit_fixture.ts";
 
-const tmp = await Deno.makeTempDir({ prefix: "esn_flow_timit_test_" });
-const corpus = `${tmp}/corpus`;
-await ensureMiniTimit(corpus, { trainSpeakers: 3 });
-globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
-
-const TINY = [
-  "--name",
-  "esn_flow_timit",
-  "--backend",
-  "wasm",
-  "--timit_dir",
-  corpus,
-  "--feature_cache_dir",
-  `${tmp}/cache`,
-  "--classes",
-  "3",
-  "--esn_dim",
-  "20",
-  "--hidden_layer_dim",
-  "8",
-  "--n_flow_layers",
-  "2",
-  "--epochs",
-  "1",
-  "--sample_classes",
-  "1",
-  "--n_samples",
-  "2",
-];
-
-/** The JSON summary line of a `--json` run. */
-function summary(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
-  const s = lines.filter((l) => l.kind === "summary").at(-1);
-  assert.ok(s, "a summary line on stdout");
-  return s;
-}
+const { tmp, args } = await tinyStandIn("esn_flow_timit_test_");
+const TINY = args("--classes", "3", "--epochs", "1", "--sample_classes", "1", "--n_samples", "2");
 
 const report = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
 const isPng = async (path: string) => {

@@ -13,45 +13,10 @@ import {
 } from "../lib/data/timit/segment_set.ts";
 import { classId } from "../lib/data/timit/phones.ts";
 import { DEFAULT_SPLIT_OPTIONS } from "../lib/data/timit/speakers.ts";
-import { writeSphere } from "../lib/data/timit/sphere.ts";
-import { writeWav } from "../lib/data/timit/wav.ts";
 import { Logger } from "../lib/runner/logger.ts";
+import { type Fixture, makeCorpus, N } from "./helpers/timit_fixture.ts";
 
 const ECHOFLOW = makeProtocol("echoflow");
-const N = 4800; // samples per fixture utterance (0.3 s: 28 frames)
-const PHN = `0 1000 h#\n1000 2500 aa\n2500 3000 q\n3000 4000 s\n4000 ${N} h#\n`;
-
-function tone(hz: number, seed: number): Int16Array {
-  return Int16Array.from(
-    { length: N },
-    (_, i) => Math.round(2000 * Math.sin((2 * Math.PI * hz * i) / 16000) + ((i * seed) % 97) - 48),
-  );
-}
-
-interface Fixture {
-  lower?: boolean;
-  riff?: boolean;
-  speakers: [part: string, dr: string, spk: string][];
-}
-
-/** Writes a tiny TIMIT-layout corpus: each speaker has SA1, SI10 and SX20 with the same phone layout. */
-async function makeCorpus(root: string, f: Fixture): Promise<void> {
-  const c = (s: string) => (f.lower ? s.toLowerCase() : s.toUpperCase());
-  let k = 1;
-  for (const [part, dr, spk] of f.speakers) {
-    const dir = `${root}/${c(part)}/${c(dr)}/${c(spk)}`;
-    await Deno.mkdir(dir, { recursive: true });
-    for (const utt of ["sa1", "si10", "sx20"]) {
-      const x = tone(200 + 50 * k, k++);
-      const audio = f.riff ? `${c(utt)}${c(".wav")}.wav` : c(`${utt}.wav`);
-      await Deno.writeFile(`${dir}/${audio}`, f.riff ? writeWav(x) : writeSphere(x));
-      await Deno.writeTextFile(`${dir}/${c(`${utt}.phn`)}`, PHN);
-      await Deno.writeTextFile(`${dir}/${c(`${utt}.wrd`)}`, `1000 4000 ahs\n`);
-      await Deno.writeTextFile(`${dir}/${c(`${utt}.txt`)}`, `0 ${N} Ahs.\n`);
-    }
-  }
-}
-
 const STANDARD: Fixture["speakers"] = [
   ["train", "dr1", "mabc0"],
   ["train", "dr2", "fdef0"],

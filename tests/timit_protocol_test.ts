@@ -15,7 +15,7 @@ import {
   subsetSegments,
 } from "../lib/data/timit/segment_set.ts";
 import { majoritySegments } from "../lib/data/timit/segments.ts";
-import { writeSphere } from "../lib/data/timit/sphere.ts";
+import { makeCorpus } from "./helpers/timit_fixture.ts";
 
 const phones = (...p: [number, number, string][]): Interval[] =>
   p.map(([begin, end, label], i) => ({ begin, end, label, line: i + 1 }));
@@ -131,34 +131,19 @@ Deno.test("subsetSegments() copies the chosen segments back to back", () => {
 
 // A fixture corpus: every utterance has 4800 samples (28 frames) and the phones h# aa q s h#, which give
 // 4 segments under either labelling (q dropped): sil, aa, s, sil.
-const N = 4800;
-const PHN = `0 1000 h#\n1000 2500 aa\n2500 3000 q\n3000 4000 s\n4000 ${N} h#\n`;
-const SPEAKERS: [string, string, string][] = [
-  ["TRAIN", "DR1", "MABC0"],
-  ["TRAIN", "DR2", "FDEF0"],
-  ["TRAIN", "DR3", "MGHI0"],
-  ["TEST", "DR1", "MDAB0"], // core test
-  ["TEST", "DR1", "FAKS0"], // development set
-  ["TEST", "DR2", "MXYZ0"], // neither
-];
-const UTTS = ["SA1", "SA2", "SI10", "SX20"];
-
 const tmp = await Deno.makeTempDir({ prefix: "timit_protocol_test_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
-let k = 0;
-for (const [part, dr, spk] of SPEAKERS) {
-  const dir = `${tmp}/corpus/${part}/${dr}/${spk}`;
-  await Deno.mkdir(dir, { recursive: true });
-  for (const u of UTTS) {
-    k++;
-    const x = Int16Array.from(
-      { length: N },
-      (_, i) => Math.round(3000 * Math.sin(i * (0.05 + 0.01 * k)) + (i % 7)),
-    );
-    await Deno.writeFile(`${dir}/${u}.WAV`, writeSphere(x));
-    await Deno.writeTextFile(`${dir}/${u}.PHN`, PHN);
-  }
-}
+await makeCorpus(`${tmp}/corpus`, {
+  speakers: [
+    ["train", "dr1", "mabc0"],
+    ["train", "dr2", "fdef0"],
+    ["train", "dr3", "mghi0"],
+    ["test", "dr1", "mdab0"], // core test
+    ["test", "dr1", "faks0"], // development set
+    ["test", "dr2", "mxyz0"], // neither
+  ],
+  utterances: ["sa1", "sa2", "si10", "sx20"],
+});
 
 Deno.test("split counts of a fixture corpus under the genhmm and echoflow protocols", async (t) => {
   await t.step("genhmm: all of TRAIN with SA, 80/20 per class; all of TEST with SA; min-max", async () => {
