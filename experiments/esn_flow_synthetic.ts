@@ -219,6 +219,7 @@ async function run(cfg: Cfg, opts: RunOptions): Promise<Record<string, unknown>>
     retrain: false,
     retrainHint: "another --out directory trains it again",
     specFor: (cls, data, attach) => classSpec(seg.id(cls), hmms[seg.id(cls)], data, attach),
+    schema: config,
   });
 
   const truth = await trueReport(classes);

@@ -47,12 +47,18 @@ import {
 } from "../lib/classify/stages.ts";
 import { loadTimitClasses } from "../lib/classify/timit_data.ts";
 import { bool, choice, ConfigError, type ConfigValue, float, int, str } from "../lib/config.ts";
-import { VAL_SETS } from "../lib/data/timit/speakers.ts";
-import { DEFAULT_FRAME_DIM, makeProtocol, type ProtocolName, PROTOCOLS } from "../lib/data/timit/protocol.ts";
+import { DEFAULT_SPLIT_OPTIONS, VAL_SETS } from "../lib/data/timit/speakers.ts";
+import {
+  DEFAULT_FRAME_DIM,
+  GENHMM_VAL_FRACTION,
+  makeProtocol,
+  type ProtocolName,
+  PROTOCOLS,
+} from "../lib/data/timit/protocol.ts";
 import { publishedTimitResults } from "../lib/classify/published_timit.ts";
-import { noiseConditions } from "../lib/classify/test_noise.ts";
-import { parseNoiseList, parseSnrList } from "../lib/data/timit/noise.ts";
-import { exists } from "../lib/runner/run_dir.ts";
+import { noiseConditions, type OpenedNoise, openNoises } from "../lib/classify/test_noise.ts";
+import { locateCorpus } from "../lib/data/timit/dataset.ts";
+import { type NoiseSpec, parseNoiseList, parseSnrList } from "../lib/data/timit/noise.ts";
 import type { SequenceBatch, SequenceDataset } from "../lib/data/sequences.ts";
 import { buildDynamicModel } from "../lib/dynamic/build.ts";
 import { dynamicModelConfig, dynamicTrainingDefaults } from "../lib/dynamic/config.ts";
@@ -150,10 +156,43 @@ export const ORIGINAL_PROFILE: Readonly<Record<string, ConfigValue>> = Object.fr
 /** The protocol `--protocol auto` takes on the stand-in. */
 export const STANDIN_PROTOCOL: ProtocolName = "echoflow";
 
-/** Whether the corpus `timitDir` (null: $TIMIT_DIR, else the bundled stand-in) is one echoflow generated. */
-function standInCorpus(timitDir: string | null): boolean {
-  const dir = timitDir ?? (Deno.env.get("TIMIT_DIR") || null);
-  return dir === null || exists(join(dir, "MINI_TIMIT.json"));
+/** What a config asks for beyond its keys' types, resolved and checked before anything is written. */
+interface Resolved {
+  readonly protocol: ProtocolName;
+  readonly noises: NoiseSpec[];
+  readonly snrs: number[];
+  readonly shard: ReturnType<typeof parseShard>;
+}
+
+/** Checks the keys that only make sense together, the lists, and which protocol `auto` means. */
+function resolve(cfg: TimitConfig, explicitKeys: ReadonlySet<string>): Resolved {
+  if (cfg.frame_dim !== null && cfg.frame_dim !== 39 && cfg.frame_dim !== 40) {
+    throw new ConfigError(
+      `--frame_dim must be 39 or 40 (MFCC with deltas, optionally + log-energy), got ${cfg.frame_dim}`,
+    );
+  }
+  if (cfg.val_fraction !== null && !(cfg.val_fraction > 0 && cfg.val_fraction < 1)) {
+    throw new ConfigError(`--val_fraction must be between 0 and 1 (exclusive), got ${cfg.val_fraction}`);
+  }
+  const protocol: ProtocolName = cfg.protocol === "auto"
+    ? (locateCorpus(cfg.timit_dir).standIn ? STANDIN_PROTOCOL : "genhmm")
+    : cfg.protocol;
+  const echoflowOnly = ["val_set", "full_test"].filter((k) => explicitKeys.has(k));
+  if (protocol === "genhmm" && echoflowOnly.length) {
+    throw new ConfigError(
+      `--${echoflowOnly.join(", --")} belong to --protocol echoflow: the genhmm protocol validates on a ` +
+        `per-class share of the training segments (--val_fraction) and tests on all of TEST`,
+    );
+  }
+  const shard = parseShard(cfg.shard);
+  if (!(cfg.num_jobs >= 1)) throw new ConfigError(`--num_jobs must be at least 1, got ${cfg.num_jobs}`);
+  if (cfg.num_jobs > 1 && shard) throw new ConfigError("--num_jobs > 1 cannot be combined with --shard");
+  return {
+    protocol,
+    noises: cfg.test_noise.trim() === "" ? [] : parseNoiseList(cfg.test_noise),
+    snrs: parseSnrList(cfg.snr_db),
+    shard,
+  };
 }
 
 /** The model of class `cls`: trainable weights seeded by (seed, model, class), the reservoir by seed alone. */
@@ -199,34 +238,11 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   const { runDir, log } = opts;
   // --resume RUN_DIR re-enters the run directory: finished classes are skipped, interrupted ones resume
   // from their own last.ckpt (the same as running the command again with --out RUN_DIR).
-  if (cfg0.frame_dim !== null && cfg0.frame_dim !== 39 && cfg0.frame_dim !== 40) {
-    throw new ConfigError(
-      `--frame_dim must be 39 or 40 (MFCC with deltas, optionally + log-energy), got ${cfg0.frame_dim}`,
-    );
-  }
-  if (cfg0.val_fraction !== null && !(cfg0.val_fraction > 0 && cfg0.val_fraction < 1)) {
-    throw new ConfigError(`--val_fraction must be between 0 and 1 (exclusive), got ${cfg0.val_fraction}`);
-  }
-  const standIn = standInCorpus(cfg0.timit_dir);
-  const protocolName: ProtocolName = cfg0.protocol === "auto"
-    ? (standIn ? STANDIN_PROTOCOL : "genhmm")
-    : cfg0.protocol;
-  const echoflowOnly = ["val_set", "full_test"].filter((k) => opts.explicitKeys?.has(k));
-  if (protocolName === "genhmm" && echoflowOnly.length) {
-    throw new ConfigError(
-      `--${echoflowOnly.join(", --")} belong to --protocol echoflow: the genhmm protocol validates on a ` +
-        `per-class share of the training segments (--val_fraction) and tests on all of TEST`,
-    );
-  }
-  const noises = cfg0.test_noise.trim() === "" ? [] : parseNoiseList(cfg0.test_noise);
-  const snrs = noises.length ? parseSnrList(cfg0.snr_db) : [];
-  const shard = parseShard(cfg0.shard);
-  if (!(cfg0.num_jobs >= 1)) throw new ConfigError(`--num_jobs must be at least 1, got ${cfg0.num_jobs}`);
-  if (cfg0.num_jobs > 1 && shard) throw new ConfigError("--num_jobs > 1 cannot be combined with --shard");
-
+  const { protocol: protocolName, noises, snrs, shard } = resolve(cfg0, opts.explicitKeys ?? new Set());
   const protocol = makeProtocol(protocolName, {
     frameDim: cfg0.frame_dim ?? DEFAULT_FRAME_DIM[protocolName],
   });
+  let opened: OpenedNoise[] = [];
   const data = await loadTimitClasses({
     timitDir: cfg0.timit_dir,
     protocol,
@@ -238,17 +254,18 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     cacheDir: cfg0.feature_cache_dir,
     statsPath: join(modelsDir(runDir), "norm_stats.json"),
     log,
+    // Noise files are checked as soon as the corpus is scanned: before features, statistics or training.
+    afterOpen: async (timit) => {
+      if (cfg0.stage === "train") return;
+      opened = await openNoises(noises, {
+        talkers: cfg0.babble_talkers,
+        testUtterances: timit.testUtterances(),
+        // Babble talks with the voices of every TEST speaker (the echoflow protocol tests on 24 of them).
+        talkerUtterances: timit.corpus.utterances.filter((u) => u.part === "test"),
+      });
+    },
   });
-  // Noise files are checked now, before any training.
-  const conditions = cfg0.stage === "train" ? [] : await noiseConditions(noises, snrs, {
-    seed: cfg0.seed,
-    talkers: cfg0.babble_talkers,
-    testUtterances: data.timit.testUtterances,
-    // Babble talks with the voices of every TEST speaker (the echoflow protocol tests on only 24 of them).
-    talkerUtterances: data.timit.corpus.utterances.filter((u) => u.part === "test"),
-    changedTest: data.changedTest,
-    log,
-  });
+  const conditions = noiseConditions(opened, snrs, { seed: cfg0.seed, changedTest: data.changedTest, log });
   const profile = cfg0.profile === "auto" ? (data.standIn ? "standin" : "original") : cfg0.profile;
   const applied = applyProfile(
     config,
@@ -300,8 +317,11 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     // Orchestration keys are fixed in the class runs' config, so re-runs with other ones resume cleanly.
     const classCfg = {
       ...cfg,
-      protocol: protocolName,
+      // Resolved, so a finished class's config says what it was trained with (and old runs, made when
+      // these keys had these values as defaults, compare equal).
       frame_dim: protocol.frameDim,
+      val_fraction: cfg.val_fraction ??
+        (protocolName === "genhmm" ? GENHMM_VAL_FRACTION : DEFAULT_SPLIT_OPTIONS.valFraction),
       classes: "",
       shard: "",
       stage: "train",
@@ -323,6 +343,7 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       classes: shardClasses(classes, data.counts, shard),
       retrain: cfg.retrain,
       specFor: classSpec,
+      schema: config,
     });
   }
   if (cfg.stage === "train") return { ...base, ...trained, wall_s: secs(t0) };
@@ -406,4 +427,5 @@ export const esnFlowTimit: ExperimentSpec<typeof config, SequenceBatch> = {
   model: perClassOnly,
   optimizer: perClassOnly,
   run,
+  check: (cfg, explicitKeys) => void resolve(cfg, explicitKeys),
 };

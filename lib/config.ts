@@ -196,19 +196,26 @@ export function resolveConfig<S extends ConfigSchema>(
 
 /**
  * What changed between a saved config (a checkpoint's, a resumed run's) and the config now in use, one
- * human-readable line per key; `source` names the saved side ("the checkpoint").
+ * human-readable line per key; `source` names the saved side ("the checkpoint"). With `schema`, a key the
+ * saved config lacks is no change when its value now is the schema's default (the key is newer than the
+ * saved run, which behaved as that default).
  */
 export function configChanges(
   saved: Readonly<Record<string, unknown>>,
   now: Readonly<Record<string, unknown>>,
   source: string,
+  schema?: ConfigSchema,
 ): string[] {
   const out: string[] = [];
   const show = (v: unknown) => JSON.stringify(v);
   for (const k of new Set([...Object.keys(saved), ...Object.keys(now)])) {
     if (!Object.hasOwn(now, k)) out.push(`config key "${k}" of ${source} no longer exists; ignored`);
-    else if (!Object.hasOwn(saved, k)) out.push(`config key "${k}" is new since ${source}: ${show(now[k])}`);
-    else if (show(saved[k]) !== show(now[k])) {
+    else if (!Object.hasOwn(saved, k)) {
+      // A key added to the schema since, at its default: the saved run behaved as that default.
+      if (!(schema && Object.hasOwn(schema, k) && show(schema[k].default) === show(now[k]))) {
+        out.push(`config key "${k}" is new since ${source}: ${show(now[k])}`);
+      }
+    } else if (show(saved[k]) !== show(now[k])) {
       out.push(`config key "${k}" differs from ${source}: ${show(saved[k])} -> ${show(now[k])}`);
     }
   }

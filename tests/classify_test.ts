@@ -302,7 +302,7 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
     );
     assert.match(
       changed.join(""),
-      /c0\] config key "epochs" differs from the finished model's config ".*config\.json": 2 -> 3/,
+      /v classes c0 \(finished, skipped\): config key "epochs" differs from the finished models' config: 2 -> 3/,
     );
     await Deno.remove(join(classRunDir(dir, "v", "c1"), "summary.json"));
     assert.equal(classRunStatus(classRunDir(dir, "v", "c1")), "partial");

@@ -13,6 +13,7 @@ import {
   float,
   int,
   resolveConfig,
+  str,
 } from "../lib/config.ts";
 import { gaussian2d } from "../experiments/gaussian_2d.ts";
 
@@ -142,4 +143,13 @@ Deno.test("configChanges() names changed, removed and new keys against the saved
       'config key "fresh" is new since the checkpoint: null',
     ],
   );
+  // With the schema: a key newer than the saved config is no change at its default, a change otherwise.
+  const schema = defineConfig({
+    a: int(1, "a"),
+    fresh: str(null, "f", { nullable: true }),
+    more: int(3, "m"),
+  });
+  assert.deepEqual(configChanges({ a: 1 }, { a: 1, fresh: null, more: 4 }, "the run", schema), [
+    'config key "more" is new since the run: 4',
+  ]);
 });

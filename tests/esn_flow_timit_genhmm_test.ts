@@ -49,7 +49,11 @@ Deno.test({
       assert.equal(s.trained, 3);
       const classCfg = (await json(`${run}/models/dyn_esn_flow/sil/config.json`)).config;
       assert.equal(classCfg.frame_dim, 39, "the genhmm protocol's default frame size");
-      assert.equal(classCfg.protocol, "genhmm", "class runs record the resolved protocol");
+      assert.equal(
+        classCfg.val_fraction,
+        0.2,
+        "class runs record the validation share they were trained with",
+      );
       assert.equal(classCfg.optimizer, "adam", "the standin profile keeps Adam");
       const rep = await json(`${run}/report.json`);
       assert.equal(rep.protocol, "genhmm");
@@ -139,14 +143,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "esn_flow_timit refuses bad noise input before it changes anything",
+  name: "esn_flow_timit refuses bad noise input before it computes or writes anything",
   sanitizeResources: false,
   async fn(t) {
     const run = `${tmp}/bad`;
-    await t.step("an SNR that is not a number: exit 2 naming it", async () => {
+    await t.step("an SNR that is not a number: exit 2 naming it, the run directory not made", async () => {
       const r = await cli([...TINY, "--out", run, "--test_noise", "white", "--snr_db", "10,1O"]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /--snr_db: "1O" is not a number/);
+      await assert.rejects(Deno.stat(run), Deno.errors.NotFound);
     });
     await t.step(
       "a noise file at 8 kHz: exit 1 naming the file and both rates, nothing trained",
@@ -159,7 +164,9 @@ Deno.test({
         const r = await cli([...TINY, "--out", run, "--test_noise", file]);
         assert.equal(r.code, 1, r.stderr);
         assert.match(r.stderr, new RegExp(`${file}.*8000.*16000`));
-        await assert.rejects(Deno.stat(`${run}/models/dyn_esn_flow`), Deno.errors.NotFound);
+        // Refused as soon as the corpus was scanned: no statistics, no features, no models.
+        await assert.rejects(Deno.stat(`${run}/models`), Deno.errors.NotFound);
+        assert.doesNotMatch(r.stderr, /mfcc (train|test)/);
       },
     );
     await t.step("--val_set with the genhmm protocol: exit 2 saying why", async () => {

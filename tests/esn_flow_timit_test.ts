@@ -61,14 +61,19 @@ Deno.test({
         assert.match(await Deno.readTextFile(`${run}/report.md`), /\| dyn_esn_flow \| 3 \|/);
       },
     );
-    await t.step("a second run skips the trained classes and gives the same report", async () => {
+    await t.step("a second run skips the trained classes and reuses the report", async () => {
       const before = await report(run);
-      const r = await cli([...TINY, "--out", run, "--json", "--quiet"]);
+      const written = (await Deno.stat(`${run}/report.json`)).mtime;
+      const r = await cli([...TINY, "--out", run, "--json"]);
       assert.equal(r.code, 0, r.stderr);
       const s = summary(r.stdout);
       assert.equal(s.skipped, 3);
       assert.equal(s.trained, 0);
       assert.deepEqual((await report(run)).variants[0].confusion, before.variants[0].confusion);
+      // Nothing changed, so nothing is scored again: the report is the one already written.
+      assert.match(r.stderr, /report up to date \(the same models, test set and settings\)/);
+      assert.deepEqual((await Deno.stat(`${run}/report.json`)).mtime, written);
+      assert.equal(s.accuracy_dyn_esn_flow, before.variants[0].accuracy);
     });
     await t.step("--model gmm_esn in the same run directory: one table with both variants", async () => {
       const r = await cli([...TINY, "--out", run, "--model", "gmm_esn"]);

@@ -112,6 +112,16 @@ async function assertRejectsWith(
   });
 }
 
+/** The SNR written out here, independently of noise.ts: 10 log10(var(clean) / var(noisy - clean)). */
+function ownSnrDb(clean: ArrayLike<number>, noisy: ArrayLike<number>): number {
+  const variance = (x: number[]) => {
+    const m = x.reduce((a, b) => a + b, 0) / x.length;
+    return x.reduce((a, b) => a + (b - m) * (b - m), 0) / x.length;
+  };
+  const c = Array.from(clean), d = Array.from(noisy, (v, i) => v - c[i]);
+  return 10 * Math.log10(variance(c) / variance(d));
+}
+
 Deno.test("addNoise() hits the target SNR for every kind of noise and several SNRs", async () => {
   await withTempDir(async (dir) => {
     const recording = Int16Array.from(
@@ -131,7 +141,7 @@ Deno.test("addNoise() hits the target SNR for every kind of noise and several SN
       for (const snr of [-5, 0, 10, 25]) {
         const noise = await src.noise(clean.length, new Rng(noiseSeed(1, spec, "a/sx9")), utt);
         const noisy = addNoise(clean, noise, snr, "a/sx9");
-        worst = Math.max(worst, Math.abs(snrDb(clean, noisy) - snr));
+        worst = Math.max(worst, Math.abs(snrDb(clean, noisy) - snr), Math.abs(ownSnrDb(clean, noisy) - snr));
       }
     }
     // Measured: worst error 7e-8 dB (float32 rounding of the sum); 1e-5 dB leaves 150x headroom.
@@ -304,6 +314,28 @@ Deno.test("file noise: a random contiguous excerpt, and clear refusals naming th
         "mute.wav",
         "silent",
       );
+    });
+    await t.step("an excerpt from a silent stretch is refused naming the file and the stretch", async () => {
+      // 2 s of noise, then 2 s of silence: a 1-second excerpt falls wholly in the silence for some draws.
+      const x = new Int16Array(4 * SR);
+      x.set(distinctSamples(2 * SR));
+      await Deno.writeFile(`${dir}/gap.wav`, writeWav(x));
+      const src = await openNoise(spec(`${dir}/gap.wav`), { sampleRate: SR, maxLength: SR });
+      let refused = 0;
+      for (let r = 0; r < 40; r++) {
+        try {
+          const n = await src.noise(SR, new Rng(`g${r}`), utt);
+          assert.ok(n.some((v) => v !== 0));
+        } catch (e) {
+          assert.ok(
+            e instanceof CorpusError &&
+              /gap\.wav: the excerpt of samples \d+\.\.\d+ .* is silent/.test(e.message),
+            String(e),
+          );
+          refused++;
+        }
+      }
+      assert.ok(refused > 0 && refused < 40, `${refused} of 40 excerpts refused`);
     });
     await t.step("a file shorter than an utterance is refused up front and per call", async () => {
       await Deno.writeFile(`${dir}/short.wav`, writeWav(distinctSamples(SR)));

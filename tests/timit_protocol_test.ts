@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { openTimit } from "../lib/data/timit/dataset.ts";
+import type { AudioTransform } from "../lib/data/timit/features.ts";
 import { makeProtocol, perClassSplit } from "../lib/data/timit/protocol.ts";
 import { classId } from "../lib/data/timit/phones.ts";
 import type { Interval } from "../lib/data/timit/phn.ts";
@@ -186,4 +187,41 @@ Deno.test("split counts of a fixture corpus under the genhmm and echoflow protoc
     assert.deepEqual(test.speakers, ["mdab0"]);
     assert.equal(train.stats.method, "zscore");
   });
+});
+
+Deno.test("loadTest() caches changed test audio apart from the clean test set and by what changed it", async () => {
+  const timit = await openTimit({
+    timitDir: `${tmp}/corpus`,
+    protocol: makeProtocol("genhmm", { kaldi: { dither: 0 } }),
+    cacheDir: `${tmp}/noisecache`,
+  });
+  let applied = 0;
+  const gain = (g: number): AudioTransform => ({
+    label: `gain_${g}`,
+    key: { gain: g },
+    apply: (samples) => {
+      applied++;
+      return Promise.resolve(Float32Array.from(samples, (v, i) => g * v + ((i * 7919) % 13)));
+    },
+  });
+  const clean = await timit.load("test");
+  const first = await timit.loadTest(gain(0.5));
+  assert.equal(first.cacheHit, false);
+  assert.equal(applied, 12, "every test utterance changed once");
+  assert.notDeepEqual(first.segments.frames, clean.segments.frames);
+  assert.deepEqual(first.stats, clean.stats, "normalised with the clean training statistics");
+  const again = await timit.loadTest(gain(0.5));
+  assert.equal(again.cacheHit, true);
+  assert.equal(applied, 12, "a cache hit changes no audio");
+  assert.deepEqual(again.segments.frames, first.segments.frames);
+  const other = await timit.loadTest(gain(0.25));
+  assert.equal(other.cacheHit, false, "another transform, another cache file");
+  const reopened = await openTimit({
+    timitDir: `${tmp}/corpus`,
+    protocol: makeProtocol("genhmm", { kaldi: { dither: 0 } }),
+    cacheDir: `${tmp}/noisecache`,
+  });
+  const cleanAgain = await reopened.load("test");
+  assert.equal(cleanAgain.cacheHit, true, "the clean test set keeps its own cache");
+  assert.deepEqual(cleanAgain.segments.frames, clean.segments.frames);
 });

@@ -13,6 +13,7 @@ import { type Config, configChanges, type ConfigSchema } from "../config.ts";
 import { disposeModule } from "../nn/module.ts";
 import { loadCheckpoint, restoreCheckpoint } from "../runner/checkpoint.ts";
 import { Experiment } from "../runner/experiment.ts";
+import { TrainingProgress } from "./train_progress.ts";
 import type { Logger } from "../runner/logger.ts";
 import { exists, join } from "../runner/run_dir.ts";
 import type { Batch, DensityModel, ExperimentSpec } from "../runner/types.ts";
@@ -61,6 +62,10 @@ export interface PerClassOptions<S extends ConfigSchema, B extends Batch> {
   readonly afterClass?: (cls: string) => void;
   /** How to train a skipped class again, for the log (default: `--retrain trains it again`). */
   readonly retrainHint?: string;
+  /** The experiment's schema: keys newer than a finished class's config are no change at their default. */
+  readonly schema?: S;
+  /** Training frames of a class: with it, a progress line across classes estimates the time to go. */
+  readonly frames?: (cls: string) => number;
 }
 
 /**
@@ -91,17 +96,40 @@ export const RUN_CONTROL_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** How `cfg` differs from the config a finished class run in `dir` was trained with (its config.json). */
-async function changesSinceTrained(dir: string, cfg: Readonly<Record<string, unknown>>): Promise<string[]> {
+async function changesSinceTrained(
+  dir: string,
+  cfg: Readonly<Record<string, unknown>>,
+  schema?: ConfigSchema,
+): Promise<string[]> {
   const path = join(dir, "config.json");
   let saved: Record<string, unknown>;
   try {
     saved = JSON.parse(await Deno.readTextFile(path)).config ?? {};
   } catch (e) {
-    return [`its config "${path}" cannot be read (${e instanceof Error ? e.message : e})`];
+    return [`its config cannot be read (${e instanceof Error ? e.message : e})`];
   }
   const model = (c: Readonly<Record<string, unknown>>) =>
     Object.fromEntries(Object.entries(c).filter(([k]) => !RUN_CONTROL_KEYS.has(k)));
-  return configChanges(model(saved), model(cfg), `the finished model's config "${path}"`);
+  return configChanges(model(saved), model(cfg), "the finished models' config", schema);
+}
+
+/**
+ * Warns, once per change, when finished classes were trained with another config than this run's (they
+ * keep their result), naming the classes: one line for all the classes a change concerns.
+ */
+async function warnChangedClasses<S extends ConfigSchema, B extends Batch>(o: PerClassOptions<S, B>) {
+  const byChange = new Map<string, string[]>();
+  for (const cls of o.classes) {
+    const dir = classRunDir(o.runDir, o.variant, cls);
+    if (o.retrain || classRunStatus(dir) !== "done") continue;
+    for (const change of await changesSinceTrained(dir, o.cfg, o.schema)) {
+      byChange.set(change, [...(byChange.get(change) ?? []), cls]);
+    }
+  }
+  const hint = o.retrainHint ?? "--retrain trains it again";
+  for (const [change, classes] of byChange) {
+    o.log.warn(`${o.variant} classes ${classes.join(",")} (finished, skipped): ${change} (${hint})`);
+  }
 }
 
 /** Trains (or skips, or resumes) every class in order; see the module doc. */
@@ -109,6 +137,9 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
   o: PerClassOptions<S, B>,
 ): Promise<ClassTrainResult[]> {
   const out: ClassTrainResult[] = [];
+  const epochs = (o.cfg as { epochs?: number }).epochs ?? 1;
+  const progress = o.frames ? new TrainingProgress(o.log, o.classes, o.frames, epochs) : null;
+  await warnChangedClasses(o);
   for (const [k, cls] of o.classes.entries()) {
     const dir = classRunDir(o.runDir, o.variant, cls);
     let status = classRunStatus(dir);
@@ -120,19 +151,27 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
     if (status === "done") {
       const hint = o.retrainHint ?? "--retrain trains it again";
       o.log.info(`${tag} already trained in ${dir}; skipped (${hint})`);
-      // A finished model keeps its result; say so when it was trained with another config than this run's.
-      for (const change of await changesSinceTrained(dir, o.cfg)) o.log.warn(`${tag} ${change} (${hint})`);
       const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
       out.push({ cls, action: "skipped", dir, summary });
+      progress?.finish(cls, true);
     } else {
       o.log.info(`${tag} ${status === "partial" ? "resuming from last.ckpt" : "training"} in ${dir}`);
-      const summary = await new Experiment(o.specFor(cls), o.cfg, {
-        runDir: dir,
-        resume: status === "partial" ? dir : null,
-        log: o.log.withFields({ variant: o.variant, class: cls }),
-        backend: o.backend ?? null,
-      }).run();
-      out.push({ cls, action: status === "partial" ? "resumed" : "trained", dir, summary });
+      const log = o.log.withFields({ variant: o.variant, class: cls });
+      const stop = log.onRecord((r) => {
+        if (r.kind === "epoch" && typeof r.epoch === "number") progress?.epoch(cls, r.epoch);
+      });
+      try {
+        const summary = await new Experiment(o.specFor(cls), o.cfg, {
+          runDir: dir,
+          resume: status === "partial" ? dir : null,
+          log,
+          backend: o.backend ?? null,
+        }).run();
+        out.push({ cls, action: status === "partial" ? "resumed" : "trained", dir, summary });
+      } finally {
+        stop();
+      }
+      progress?.finish(cls);
     }
     o.afterClass?.(cls);
   }

@@ -17,7 +17,7 @@ import { type SequenceBatch, SequenceDataset } from "../data/sequences.ts";
 import type { DynamicModel } from "../dynamic/dynamic_flow.ts";
 import { EchoStateNetwork } from "../esn.ts";
 import type { Logger } from "../runner/logger.ts";
-import { join } from "../runner/run_dir.ts";
+import { exists, join } from "../runner/run_dir.ts";
 import type { ExperimentSpec, RunContext } from "../runner/types.ts";
 import { evaluateVariant } from "./evaluate_classes.ts";
 import {
@@ -51,6 +51,8 @@ export interface TrainStageOptions<S extends ConfigSchema> extends StageBase {
   readonly retrain: boolean;
   /** See {@link PerClassOptions.retrainHint}. */
   readonly retrainHint?: string;
+  /** See {@link PerClassOptions.schema}. */
+  readonly schema?: S;
   /** The experiment of one class: `data` its segments; `attach` to be called with the model it builds. */
   readonly specFor: (
     cls: string,
@@ -85,6 +87,7 @@ export async function trainClassStage<S extends ConfigSchema>(
   o: TrainStageOptions<S>,
 ): Promise<Record<string, number>> {
   const pool = o.cacheBytes > 0 ? new EsnStatePool(o.seg.seqs, o.cacheBytes, o.log) : null;
+  const trainCounts = o.seg.counts("train");
   const results = await trainPerClass({
     runDir: o.runDir,
     variant: o.variant,
@@ -92,8 +95,10 @@ export async function trainClassStage<S extends ConfigSchema>(
     cfg: o.cfg,
     retrain: o.retrain,
     retrainHint: o.retrainHint,
+    schema: o.schema,
     log: o.log,
     backend: o.backend,
+    frames: (cls) => trainCounts[o.seg.id(cls)].frames,
     specFor: (cls) => {
       const { data, ids } = o.seg.classData(cls);
       if (ids.val.length === 0) {
@@ -162,6 +167,8 @@ export interface EvalStageOptions extends StageBase {
 export interface TestCondition {
   readonly noise: string;
   readonly snrDb: number;
+  /** Everything that makes its audio (noise source, seed, SNR), for the report's input fingerprint. */
+  readonly key: Readonly<Record<string, unknown>>;
   readonly seg: () => Promise<SegmentClasses>;
 }
 
@@ -197,6 +204,13 @@ export async function evaluateClassStage(
     throw new Error(
       `No finished class models under ${modelsDir(o.runDir)}: train them first (--stage train or all)`,
     );
+  }
+  const inputs = await evaluationInputs(o, found);
+  const reportJson = join(o.runDir, "report.json"), reportMd = join(o.runDir, "report.md");
+  const previous = await Deno.readTextFile(reportJson).then(JSON.parse).catch(() => null);
+  if (previous?.inputs === inputs && exists(reportMd)) {
+    o.log.info(`report up to date (the same models, test set and settings): ${reportMd}`);
+    return { reports: previous.variants, noise: previous.noise ?? [], reportJson, reportMd };
   }
   const pool = o.cacheBytes > 0 ? new EsnStatePool({ test: o.seg.seqs.test }, o.cacheBytes, o.log) : null;
   const done: VariantFiles[] = [];
@@ -241,6 +255,7 @@ export async function evaluateClassStage(
   if (done.length === 0) {
     throw new Error(`No model variant under ${modelsDir(o.runDir)} has models for 2 chosen classes`);
   }
+  pool?.release("test"); // the noisy test sets bring their own states
   const noise: NoiseResult[] = [];
   for (const c of o.conditions ?? []) {
     const seg = await c.seg();
@@ -268,7 +283,7 @@ export async function evaluateClassStage(
     }
   }
   const all = [...done, ...(o.extra ?? [])];
-  const written = await writeClassifierReport(o.runDir, o.title, o.meta, o.notes, all, {
+  const written = await writeClassifierReport(o.runDir, o.title, { ...o.meta, inputs }, o.notes, all, {
     noise,
     appendix: o.appendix,
   });
@@ -276,4 +291,47 @@ export async function evaluateClassStage(
   if (noise.length) o.log.info(`\n${noiseTable(noise, done.map((d) => d.report))}`);
   o.log.info(`report: ${written.markdown}, ${written.json}`);
   return { reports: all.map((d) => d.report), noise, reportJson: written.json, reportMd: written.markdown };
+}
+
+/**
+ * A fingerprint of everything a report depends on: every finished model (its best checkpoint's size and
+ * time), the test segments (a SHA-256 of their frames, lengths and labels), the chosen classes, decision
+ * rule, pictures, title and notes, the noisy test sets, and any reports given from elsewhere.
+ */
+async function evaluationInputs(o: EvalStageOptions, found: Map<string, FoundClassModel[]>): Promise<string> {
+  const test = o.seg.sets.test;
+  const models = [];
+  for (const [variant, list] of found) {
+    for (const m of list) {
+      const st = await Deno.stat(m.checkpoint);
+      models.push([variant, m.cls, st.size, st.mtime?.getTime() ?? null]);
+    }
+  }
+  const parts = [test.frames, test.lengths, test.labels].map((a) =>
+    new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+  );
+  const segments = await sha256(parts);
+  const text = JSON.stringify({
+    models,
+    segments,
+    classes: o.classes,
+    usePrior: o.usePrior,
+    samples: o.samples,
+    title: o.title,
+    notes: o.notes,
+    conditions: (o.conditions ?? []).map((c) => c.key),
+    extra: (o.extra ?? []).map((e) => [e.report.variant, e.report.accuracy, e.report.test_nll_per_frame]),
+  });
+  return await sha256([new TextEncoder().encode(text)]);
+}
+
+async function sha256(parts: readonly Uint8Array[]): Promise<string> {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  const d = await crypto.subtle.digest("SHA-256", all);
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
 }

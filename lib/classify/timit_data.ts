@@ -16,7 +16,7 @@ import {
   type Timit,
 } from "../data/timit/mod.ts";
 import type { Logger } from "../runner/logger.ts";
-import { exists, join, writeJsonAtomic } from "../runner/run_dir.ts";
+import { exists, writeJsonAtomic } from "../runner/run_dir.ts";
 import type { ClassCount } from "./classes.ts";
 import type { ValSet } from "../data/timit/speakers.ts";
 import { SegmentClasses } from "./segment_classes.ts";
@@ -40,6 +40,8 @@ export interface TimitClassesOptions {
   /** Where the run's statistics are kept. */
   readonly statsPath: string;
   readonly log: Logger;
+  /** Called once the corpus is scanned, before any features are computed or files written. */
+  readonly afterOpen?: (timit: Timit) => Promise<void>;
 }
 
 export interface TimitClasses {
@@ -69,7 +71,8 @@ export async function loadTimitClasses(o: TimitClassesOptions): Promise<TimitCla
     cacheDir: o.cacheDir ?? DEFAULT_CACHE_DIR,
     log: o.log,
   });
-  const standIn = timit.standIn || exists(join(timit.root, "MINI_TIMIT.json"));
+  await o.afterOpen?.(timit);
+  const standIn = timit.standIn;
   const p = o.protocol;
   let stats: NormStats;
   if (exists(o.statsPath)) {

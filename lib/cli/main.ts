@@ -88,6 +88,8 @@ async function run(argv: readonly string[]): Promise<void> {
         `backend cannot do; use --backend wasm or cpu`,
     );
   }
+  const explicitKeys = new Set([...(saved?.explicit_keys ?? []), ...Object.keys(overrides)]);
+  spec.check?.(cfg, explicitKeys);
   const auto = spec.syncReadback && flags.backend === "auto";
   const backend = await selectBackend(auto ? "wasm" : flags.backend);
   log.info(
@@ -104,7 +106,6 @@ async function run(argv: readonly string[]): Promise<void> {
   if (spec.run) {
     Deno.mkdirSync(runDir, { recursive: true });
     for (const m of saved ? configChanges(saved.config, cfg, "the resumed run") : []) log.warn(m);
-    const explicitKeys = new Set([...(saved?.explicit_keys ?? []), ...Object.keys(overrides)]);
     const child = Deno.env.get(CHILD_JOB_ENV) === "1";
     if (!child) {
       await writeJsonAtomic(join(runDir, "config.json"), {

@@ -112,6 +112,11 @@ export interface ExperimentSpec<S extends ConfigSchema = ConfigSchema, B extends
    * instead of the {@link Experiment} runner; it may use the runner itself for each sub-model.
    */
   run?(cfg: Config<S>, ctx: RunOptions): Promise<Record<string, unknown>>;
+  /**
+   * Checks what the schema cannot (lists in string keys, keys that only make sense together) and throws a
+   * `ConfigError` (exit 2). The CLI calls it before it creates or writes anything in the run directory.
+   */
+  check?(cfg: Config<S>, explicitKeys: ReadonlySet<string>): void;
 }
 
 /** Options of one run that are not experiment config (they come from CLI flags). */

@@ -197,9 +197,14 @@ export interface LoadedUtterance {
   readonly phones: Interval[];
 }
 
+/** Reads an audio file (SPHERE or RIFF); a missing or unreadable file is a CorpusError naming it. */
+export async function loadAudio(path: string): Promise<Audio> {
+  return readAudio(await readFileOr(path), path);
+}
+
 /** Loads audio and `.PHN`; refuses boundaries past the end of the audio (naming the `.PHN` line). */
 export async function loadUtterance(u: Utterance): Promise<LoadedUtterance> {
-  const audio = readAudio(await readFileOr(u.audioPath), u.audioPath);
+  const audio = await loadAudio(u.audioPath);
   const phones = parseTranscription(new TextDecoder().decode(await readFileOr(u.phnPath)), u.phnPath, "phn");
   if (phones.length === 0) throw new CorpusError(u.phnPath, "no phone lines");
   checkWithinAudio(phones, audio.samples.length, u.phnPath);

@@ -11,6 +11,7 @@
  * (test noise), normalised with the same (clean training) statistics.
  */
 import type { Logger } from "../../runner/logger.ts";
+import { exists } from "../../runner/run_dir.ts";
 import { type Corpus, scanCorpus, selectSplit, type Utterance } from "./corpus.ts";
 import { CorpusError } from "./errors.ts";
 import { type AudioTransform, type Extracted, extractSegments } from "./features.ts";
@@ -65,15 +66,32 @@ export interface TimitSplit {
   readonly cacheHit: boolean;
 }
 
-/** An opened corpus. */
-export interface Timit {
+/** Where a corpus is, and whether echoflow made it (see {@link locateCorpus}). */
+export interface CorpusLocation {
   readonly root: string;
-  /** True when this is the synthetic stand-in, not real TIMIT. */
+  /** No directory was given (nor `TIMIT_DIR`): the bundled stand-in. */
+  readonly bundled: boolean;
+  /** A stand-in made by echoflow (bundled, or any corpus with its `MINI_TIMIT.json`), not TIMIT. */
   readonly standIn: boolean;
+}
+
+/** The corpus of `timitDir`, else of `$TIMIT_DIR`, else the bundled stand-in (`standInDir`). */
+export function locateCorpus(timitDir?: string | null, standInDir?: string): CorpusLocation {
+  const explicit = timitDir ?? (Deno.env.get("TIMIT_DIR") || null);
+  const root = explicit ?? standInDir ?? DEFAULT_MINI_TIMIT_DIR;
+  return {
+    root,
+    bundled: explicit === null,
+    standIn: explicit === null || exists(`${root}/MINI_TIMIT.json`),
+  };
+}
+
+/** An opened corpus. */
+export interface Timit extends CorpusLocation {
   readonly corpus: Corpus;
   readonly protocol: Protocol;
-  /** The utterances of the test split (e.g. the talkers of babble noise). */
-  readonly testUtterances: readonly Utterance[];
+  /** The utterances of the test split (e.g. the longest one, which a noise file must cover). */
+  testUtterances(): Utterance[];
   /** Normalisation statistics from the training frames (computed on first use). */
   stats(): Promise<NormStats>;
   /** Normalised segments of a split; `stats` overrides the training statistics. */
@@ -86,10 +104,9 @@ export interface Timit {
 export async function openTimit(opts: TimitOptions = {}): Promise<Timit> {
   const protocol = opts.protocol ?? makeProtocol("echoflow", { mfcc: opts.mfcc });
   const splitOpts: SplitOptions = { ...DEFAULT_SPLIT_OPTIONS, ...opts.split };
-  const explicit = opts.timitDir ?? (Deno.env.get("TIMIT_DIR") || null);
-  let root = explicit;
-  if (root === null) {
-    root = opts.standInDir ?? DEFAULT_MINI_TIMIT_DIR;
+  const where = locateCorpus(opts.timitDir, opts.standInDir);
+  const root = where.root;
+  if (where.bundled) {
     await ensureMiniTimit(root, { log: opts.log });
     opts.log?.warn(
       `USING THE SYNTHETIC STAND-IN CORPUS mini_timit (${root}), NOT TIMIT: results are not comparable ` +
@@ -162,11 +179,11 @@ export async function openTimit(opts: TimitOptions = {}): Promise<Timit> {
     };
   };
   return {
+    ...where,
     root: corpus.root,
-    standIn: explicit === null,
     corpus,
     protocol,
-    testUtterances: utterancesOf("test"),
+    testUtterances: () => utterancesOf("test"),
     stats,
     async load(split: Split, given?: NormStats): Promise<TimitSplit> {
       return splitOf(split, await raw(split), given);

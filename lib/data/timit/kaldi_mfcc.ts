@@ -92,14 +92,21 @@ export const KALDI_MFCC_DEFAULTS: KaldiMfccConfig = Object.freeze({
 /** `std::numeric_limits<float>::epsilon()`, Kaldi's floor before the log. */
 const FLT_EPSILON = 2 ** -23;
 
+/** Window and shift in samples, truncated as Kaldi's `WindowSize()` and `WindowShift()`. */
+export function kaldiWindow(cfg: KaldiMfccConfig): { win: number; shift: number } {
+  return {
+    win: Math.trunc(cfg.sampleRate * 0.001 * cfg.frameLengthMs),
+    shift: Math.trunc(cfg.sampleRate * 0.001 * cfg.frameShiftMs),
+  };
+}
+
 /** Validates `cfg` and precomputes the frame geometry, window, mel bank and (liftered) DCT. */
 function plan(cfg: KaldiMfccConfig) {
   const check = (ok: boolean, field: keyof KaldiMfccConfig, need: string) => {
     if (!ok) throw new Error(`Kaldi MFCC config ${field} = ${JSON.stringify(cfg[field])}: need ${need}`);
   };
   const isInt = Number.isInteger;
-  const win = Math.trunc(cfg.sampleRate * 0.001 * cfg.frameLengthMs);
-  const shift = Math.trunc(cfg.sampleRate * 0.001 * cfg.frameShiftMs);
+  const { win, shift } = kaldiWindow(cfg);
   const fftSize = cfg.roundToPowerOfTwo ? 2 ** Math.ceil(Math.log2(win)) : win;
   const nyquist = cfg.sampleRate / 2, high = cfg.highFreq > 0 ? cfg.highFreq : nyquist + cfg.highFreq;
   const M = cfg.numMelBins, C = cfg.numCeps;

@@ -247,6 +247,9 @@ function babbleSource(name: string, opts: BabbleOptions): NoiseSource {
   };
 }
 
+/** An excerpt whose variance is below this share of its file's (-40 dB) is refused as silent. */
+const SILENT_EXCERPT = 1e-4;
+
 async function fileSource(spec: NoiseSpec, opts: NoiseOptions): Promise<NoiseSource> {
   const path = spec.path;
   if (path === undefined) throw new Error(`noise "${spec.name}" is of kind file but has no path`);
@@ -264,7 +267,8 @@ async function fileSource(spec: NoiseSpec, opts: NoiseOptions): Promise<NoiseSou
         `(e.g. sox in.wav -r ${opts.sampleRate} out.wav)`,
     );
   }
-  if (!(moments(samples).variance > 0)) {
+  const fileVariance = moments(samples).variance;
+  if (!(fileVariance > 0)) {
     throw new CorpusError(path, `noise file is silent (${samples.length} samples, zero variance)`);
   }
   const sec = (m: number) => `${m} samples (${(m / sampleRate).toFixed(2)} s)`;
@@ -280,7 +284,20 @@ async function fileSource(spec: NoiseSpec, opts: NoiseOptions): Promise<NoiseSou
     async noise(n, rng, utt) {
       check(n, `utterance ${utt.speaker}/${utt.id}`);
       const start = rng.int(samples.length - n + 1);
-      return new Float64Array(samples.subarray(start, start + n));
+      const out = new Float64Array(samples.subarray(start, start + n));
+      // An excerpt 40 dB below the file's level is a silent stretch: scaled up to the SNR it would be
+      // (amplified) quantisation noise, not the recording's noise.
+      const v = moments(out).variance;
+      if (!(v >= SILENT_EXCERPT * fileVariance)) {
+        throw new CorpusError(
+          path,
+          `the excerpt of samples ${start}..${start + n} (for utterance ${utt.id}) is silent: its variance ` +
+            `${v.toPrecision(3)} is over 40 dB below the file's ${
+              fileVariance.toPrecision(3)
+            }; trim the silences`,
+        );
+      }
+      return out;
     },
   };
 }

@@ -20,7 +20,7 @@
  * features are the same on every run and machine, and statistically what Kaldi computes.
  */
 import { Rng } from "../../rng.ts";
-import { KALDI_MFCC_DEFAULTS, kaldiFeatures, type KaldiMfccConfig } from "./kaldi_mfcc.ts";
+import { KALDI_MFCC_DEFAULTS, kaldiFeatures, type KaldiMfccConfig, kaldiWindow } from "./kaldi_mfcc.ts";
 import { DEFAULT_MFCC, frameGeometry, mfcc, type MfccConfig } from "./mfcc.ts";
 import type { Interval } from "./phn.ts";
 import type { NormMethod } from "./segment_set.ts";
@@ -99,8 +99,7 @@ export function makeProtocol(name: ProtocolName, opts: ProtocolOptions = {}): Pr
     };
   }
   const kcfg: KaldiMfccConfig = { ...KALDI_MFCC_DEFAULTS, ...opts.kaldi };
-  const win = Math.trunc(kcfg.sampleRate * 0.001 * kcfg.frameLengthMs); // as Kaldi (and kaldi_mfcc.ts)
-  const hop = Math.trunc(kcfg.sampleRate * 0.001 * kcfg.frameShiftMs);
+  const { win, shift: hop } = kaldiWindow(kcfg);
   return {
     name,
     frameDim,
