@@ -266,6 +266,8 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     },
   });
   const conditions = noiseConditions(opened, snrs, { seed: cfg0.seed, changedTest: data.changedTest, log });
+  // Wall seconds of each stage: the corpus and its features, training (all classes), evaluation.
+  const stages: Record<string, number> = { seconds_data: secs(t0) };
   const profile = cfg0.profile === "auto" ? (data.standIn ? "standin" : "original") : cfg0.profile;
   const applied = applyProfile(
     config,
@@ -297,6 +299,7 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   };
 
   let trained: Record<string, number> = {};
+  const tTrain = performance.now();
   if (cfg.stage !== "eval" && cfg.num_jobs > 1) {
     const n = Math.min(cfg.num_jobs, classes.length);
     log.info(`training ${classes.length} classes in ${n} parallel jobs (child processes)`);
@@ -346,7 +349,8 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       schema: config,
     });
   }
-  if (cfg.stage === "train") return { ...base, ...trained, wall_s: secs(t0) };
+  if (cfg.stage !== "eval") stages.seconds_train = secs(tTrain);
+  if (cfg.stage === "train") return { ...base, ...trained, ...stages, wall_s: secs(t0) };
   const pending = classes.filter((c) => classRunStatus(classRunDir(runDir, cfg.model, c)) !== "done");
   if (shard && pending.length) {
     log.info(
@@ -355,10 +359,11 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       }) are not trained yet (other shards); ` +
         `when every shard is done: --stage eval --out ${runDir}`,
     );
-    return { ...base, ...trained, evaluated: false, wall_s: secs(t0) };
+    return { ...base, ...trained, ...stages, evaluated: false, wall_s: secs(t0) };
   }
   const testSet = protocolName === "genhmm" ? "all of TEST" : cfg.full_test ? "full" : "core";
   const published = publishedTimitResults({ standIn: data.standIn, protocol: protocolName });
+  const tEval = performance.now();
   const ev = await evaluateClassStage({
     seg: data.seg,
     runDir,
@@ -410,6 +415,8 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     chance_uniform: ev.reports[0].chance_uniform,
     majority_baseline: ev.reports[0].majority_baseline,
     report: ev.reportJson,
+    ...stages,
+    seconds_eval: secs(tEval),
     wall_s: secs(t0),
   };
 }

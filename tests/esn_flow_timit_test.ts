@@ -129,3 +129,32 @@ Deno.test("esn_flow_timit refuses a bad shard and an unknown class with usage er
     assert.match(r.stderr, /unknown or absent class xx\. Valid labels \(present in training\): [a-z,]*sil/);
   });
 });
+
+Deno.test({
+  name:
+    "esn_flow_timit: a class whose ESN states exceed esn_cache_mb is encoded per batch, loudly, same result",
+  sanitizeResources: false,
+  async fn() {
+    // ESN 400: 1,600 bytes of states a frame, so 1 MiB holds 655 frames: the small classes' states fit,
+    // sil's (over 1,000 training frames here) do not.
+    const big = args("--classes", "3", "--epochs", "1", "--sample_classes", "0", "--esn_dim", "400");
+    const cached = await cli([...big, "--out", `${tmp}/cache_big`, "--json"]);
+    assert.equal(cached.code, 0, cached.stderr);
+    assert.doesNotMatch(cached.stderr, /RECOMPUTED/);
+    const small = await cli([...big, "--out", `${tmp}/cache_small`, "--json", "--esn_cache_mb", "1"]);
+    assert.equal(small.code, 0, small.stderr);
+    const warnings = small.stderr.match(/ESN STATES RECOMPUTED AT EVERY BATCH[^\n]*/g) ?? [];
+    assert.ok(warnings.some((w) => / train frames /.test(w)), "sil's training states were refused");
+    for (const w of warnings) {
+      assert.match(
+        w,
+        /the \d+ (train|val|test) frames asked for need [\d.]+ MiB, [\d.]+ of the 1.0 MiB of esn_cache_mb/,
+      );
+    }
+    const a = (await report(`${tmp}/cache_big`)).variants[0],
+      b = (await report(`${tmp}/cache_small`)).variants[0];
+    assert.deepEqual(b.confusion, a.confusion);
+    // Measured: the per-batch states give the same NLL to float32 rounding.
+    assert.ok(Math.abs(b.test_nll_per_frame - a.test_nll_per_frame) < 1e-4 * Math.abs(a.test_nll_per_frame));
+  },
+});

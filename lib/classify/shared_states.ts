@@ -14,7 +14,10 @@
  * labelled with the network's fingerprint, which the model checks before using them.
  *
  * Memory: 4 * N bytes per frame, within `maxBytes` over the whole pool; a request that does not fit is
- * refused (null: those batches are encoded on the fly) with one warning.
+ * refused (null: those batches are encoded on the fly) with a warning each time. Per-class training holds
+ * one class's states at a time (`stages.ts` releases them after the class), so the budget needs the
+ * largest class's frames, not the whole training set's (measured at TIMIT's size: README, "A full-size
+ * run").
  */
 import type { SplitName, StateProvider } from "../data/sequences.ts";
 import type { EchoStateNetwork } from "../esn.ts";
@@ -46,7 +49,6 @@ export function sameReservoir(a: EchoStateNetwork, b: EchoStateNetwork): boolean
 export class EsnStatePool {
   #entries: Entry[] = [];
   #bytes = 0;
-  #warned = false;
   /** Frames encoded (each at most once per reservoir). */
   encodedFrames = 0;
   /** Frames handed out from the pool (counting every model that received them). */
@@ -98,15 +100,12 @@ export class EsnStatePool {
       }
     }
     if (this.#bytes + 4 * frames * n > this.maxBytes) {
-      if (!this.#warned) {
-        this.log?.warn(
-          `ESN state cache full (${(this.#bytes / 2 ** 20).toFixed(0)} of ${
-            (this.maxBytes / 2 ** 20).toFixed(0)
-          } MiB): ` +
-            `states of ${split} are computed per batch instead (raise esn_cache_mb)`,
-        );
-        this.#warned = true;
-      }
+      const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+      this.log?.warn(
+        `ESN STATES RECOMPUTED AT EVERY BATCH (several times slower): the ${frames} ${split} frames asked ` +
+          `for need ${mb(4 * frames * n)} MiB, ${mb(this.#bytes)} of the ${mb(this.maxBytes)} MiB of ` +
+          `esn_cache_mb are in use; raise esn_cache_mb`,
+      );
       return null;
     }
     if (missing.length) {

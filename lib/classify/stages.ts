@@ -123,9 +123,9 @@ export async function trainClassStage<S extends ConfigSchema>(
         }
       });
     },
+    // A class's segments belong to no other class: its states are of no use once it is trained.
     afterClass: () => {
-      pool?.release("train");
-      pool?.release("val");
+      for (const split of ["train", "val", "test"] as const) pool?.release(split);
     },
   });
   if (pool) {

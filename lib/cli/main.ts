@@ -12,6 +12,7 @@ import { configChanges, ConfigError, type ConfigValue, resolveConfig } from "../
 import { type Checkpoint, checkpointPathOf, LAST_CHECKPOINT, loadCheckpoint } from "../runner/checkpoint.ts";
 import { Experiment } from "../runner/experiment.ts";
 import { Logger } from "../runner/logger.ts";
+import { mib, peakRssBytes } from "../runner/memory.ts";
 import { createRunDir, dirname, exists, join, writeJsonAtomic } from "../runner/run_dir.ts";
 import { CHILD_JOB_ENV, configOverrides, parseCli, UsageError } from "./args.ts";
 import { configHelpText, listText, usageText } from "./help.ts";
@@ -117,12 +118,22 @@ async function run(argv: readonly string[]): Promise<void> {
       });
     }
     const result = await spec.run(cfg, { runDir, resume: flags.resume, log, explicitKeys, backend });
-    const summary = { experiment: name, ...result, backend: backend.backend, adapter: backend.adapter };
+    const peak = peakRssBytes();
+    const summary = {
+      experiment: name,
+      ...result,
+      peak_rss_mb: peak === null ? null : Math.round(peak / 2 ** 20),
+      backend: backend.backend,
+      adapter: backend.adapter,
+    };
     log.metric("summary", summary);
     if (!child) await writeJsonAtomic(join(runDir, "summary.json"), summary);
+    // Child jobs' stdout is not kept: their peak goes to stderr, which the parent forwards.
+    log.info(`peak resident memory of this process: ${mib(peak)}`);
     return;
   }
   await new Experiment(spec, cfg, { runDir, resume: flags.resume, log, backend, checkpoint: ckpt }).run();
+  log.info(`peak resident memory of this process: ${mib(peakRssBytes())}`);
 }
 
 interface SavedRun {

@@ -49,7 +49,7 @@ export async function makeCorpus(root: string, f: Fixture): Promise<void> {
 /**
  * A stand-in of 3 training and 8 test speakers in a temporary directory (removed when the test process
  * ends), and the CLI arguments of an `esn_flow_timit` run on it with tiny models (ESN 20, hidden 8, 2 flow
- * layers), its feature cache beside it; `extra` arguments follow.
+ * layers), its feature cache beside it; `extra` arguments follow (replacing any tiny size they name).
  */
 export async function tinyStandIn(
   prefix: string,
@@ -59,7 +59,12 @@ export async function tinyStandIn(
   globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
   const base = ["--name", "esn_flow_timit", "--backend", "wasm", "--timit_dir", `${tmp}/corpus`];
   const tiny = ["--esn_dim", "20", "--hidden_layer_dim", "8", "--n_flow_layers", "2"];
-  return { tmp, args: (...extra) => [...base, "--feature_cache_dir", `${tmp}/cache`, ...tiny, ...extra] };
+  const args = (...extra: string[]) => {
+    // A key in `extra` replaces the tiny default.
+    const mine = tiny.filter((_, i) => !extra.includes(tiny[i - (i % 2)]));
+    return [...base, "--feature_cache_dir", `${tmp}/cache`, ...mine, ...extra];
+  };
+  return { tmp, args };
 }
 
 /** The last `summary` record of a `--json` run's stdout. */
