@@ -7,13 +7,16 @@
  * `B = 2 exp(-pi bw T) cos(2 pi f T)`, `A = 1 - B - C` (a nasal pole/zero pair that cancels except in
  * nasals, F1..F3 per phone, fixed F4/F5); frication is noise through parallel band-pass filters; the
  * output is differenced (lip radiation). Control tracks (formants, amplitudes) are set per phone on a
- * 1 ms grid, phones without formant targets (silence, closures, fricatives) take targets interpolated
- * from their neighbours, and every track is smoothed forwards and backwards (zero-phase, time constant
- * 18 ms for formants, 2.5 ms for amplitudes), which gives smooth transitions and coarticulation both ways.
+ * 1 ms grid: a diphthong's formants move linearly from its onset to its offset target across the token,
+ * phones without formant targets (silence, voiceless closures, s, sh, h) take targets interpolated from
+ * their neighbours, amplitudes follow a per-kind envelope ({@link envelope}), and every track is smoothed
+ * forwards and backwards (zero-phase, time constant 18 ms for formants, 2.5 ms for amplitudes), which
+ * gives smooth transitions and coarticulation both ways. Voicing and frication may sound at once (voiced
+ * fricatives, voiced releases), and a voiced closure is weak voicing through a low F1 (a voice bar).
  * A speaker scales every frequency by a vocal-tract factor and sets the pitch.
  */
 import type { Rng } from "../../rng.ts";
-import { phoneSpec } from "./synth_phones.ts";
+import { type PhoneSpec, phoneSpec } from "./synth_phones.ts";
 
 /** A speaker's voice. */
 export interface Voice {
@@ -66,6 +69,38 @@ function fillGaps(x: Float64Array, fallback: number): void {
   }
 }
 
+const FLAT = [1, 1, 1] as const;
+
+/**
+ * How a phone's sources move within its token: factors on its `[av, ah, af]` at `ms` into the token,
+ * `frac` (0 at its first block, 1 at its last) of the way through it.
+ * - burst: frication decays (time constant 8 ms) while aspiration and voicing rise into its place (the
+ *   release, then the voice onset: short-lag for a voiced stop, after aspiration for a voiceless one);
+ * - affricate: a release transient (frication up to 3x, decaying with 6 ms) on sustained frication;
+ * - flap: voicing dips by up to 60 % mid-token (the tongue tip's brief contact);
+ * - every other kind: flat.
+ */
+function envelope(kind: PhoneSpec["kind"], ms: number, frac: number): readonly [number, number, number] {
+  switch (kind) {
+    case "burst": {
+      const burst = Math.exp(-ms / 8);
+      return [1 - burst, 1 - burst, burst];
+    }
+    case "affricate":
+      return [1, 1, 1 + 2 * Math.exp(-ms / 6)];
+    case "flap":
+      return [1 - 0.6 * Math.sin(Math.PI * frac), 1, 1];
+    default:
+      return FLAT;
+  }
+}
+
+/** Formant `k`'s target `frac` of the way through a phone: `formants`, or on the way to `formantsEnd`. */
+function target(s: PhoneSpec, k: number, frac: number): number {
+  const f = s.formants as readonly number[];
+  return s.formantsEnd ? f[k] + (s.formantsEnd[k] - f[k]) * frac : f[k];
+}
+
 /** The control tracks of an utterance on the 1 ms grid. */
 function controlTracks(tokens: readonly PhoneToken[], voice: Voice, rng: Rng) {
   const nb = tokens.reduce((s, t) => s + t.samples / BLOCK, 0);
@@ -97,18 +132,18 @@ function controlTracks(tokens: readonly PhoneToken[], voice: Voice, rng: Rng) {
     const n = tok.samples / BLOCK;
     const fricScale = voice.tractScale * Math.exp(0.04 * rng.normal());
     for (let i = 0; i < n; i++, b++) {
+      const frac = n > 1 ? i / (n - 1) : 0;
       for (let k = 0; k < 3; k++) {
         tr[(["f1", "f2", "f3"] as const)[k]][b] = s.formants
-          ? s.formants[k] * voice.tractScale * jit[k]
+          ? target(s, k, frac) * voice.tractScale * jit[k]
           : NaN;
         tr[(["b1", "b2", "b3"] as const)[k]][b] = s.bandwidths[k];
       }
       tr.fz[b] = s.nasalZero ? s.nasalZero * voice.tractScale : 270;
-      const ms = (i * BLOCK * 1000) / SR;
-      const burst = s.kind === "burst" ? Math.exp(-ms / 8) : 1;
-      tr.av[b] = s.av;
-      tr.ah[b] = s.kind === "burst" ? s.ah * (1 - burst) : s.ah;
-      tr.af[b] = s.af * burst;
+      const [eav, eah, eaf] = envelope(s.kind, (i * BLOCK * 1000) / SR, frac);
+      tr.av[b] = s.av * eav;
+      tr.ah[b] = s.ah * eah;
+      tr.af[b] = s.af * eaf;
       const [[c1, w1], [c2, w2]] = s.fric ?? [[3000, 1000], [5000, 1000]];
       tr.c1[b] = Math.min(7600, c1 * fricScale);
       tr.w1[b] = w1;
