@@ -9,35 +9,49 @@
  * Every utterance has its own generator seeded by (seed, speaker, sentence), so the bytes depend only on
  * the seed. A manifest `MINI_TIMIT.json` at the root marks a complete corpus.
  *
- * Make it: `deno run --allow-read --allow-write lib/data/timit/mini_timit.ts [--out DIR] [--seed N] [--force]`
+ * Two sizes: `small` (the default: 16 TRAIN and 8 TEST speakers, 14 phone classes from a small pseudo-word
+ * language) and `full` (TIMIT's 630 speakers and sentence material, all 61 labels with TIMIT's phone
+ * frequencies and durations: `full_timit.ts`), optionally a `fraction` of its speakers.
+ *
+ * Make it: `deno task data [--size small|full] [--fraction F] [--out DIR] [--seed N] [--force]`
  */
 import { Rng } from "../../rng.ts";
 import type { Logger } from "../../runner/logger.ts";
-import { formatTranscription } from "./phn.ts";
-import { writeSphere } from "./sphere.ts";
+import { Progress } from "../../runner/logger.ts";
 import { CORE_TEST_SPEAKERS, DEV_SPEAKERS } from "./speakers.ts";
-import { drawDuration, renderUtterance, type Voice } from "./synth.ts";
-import { PHONE_SPECS } from "./synth_phones.ts";
-import { makeLexicon, makeSentence, planUtterance, sentenceText, type Word } from "./mini_timit_text.ts";
+import { drawDuration } from "./synth.ts";
+import { makeLexicon, makeSentence, planUtterance, type Word } from "./mini_timit_text.ts";
+import { fullSpeakers, fullUtterances, type PlannedUtterance } from "./full_timit.ts";
+import { makeVoice, type MiniSpeaker, speak } from "./standin_speech.ts";
 
 /** Bumped whenever the generator's output changes, so stale copies are regenerated. */
 export const MINI_TIMIT_VERSION = 1;
+/** The same, for what only the full size generates (its language, speakers and phones). */
+export const FULL_TIMIT_VERSION = 1;
 
 /** Where the stand-in lives by default: `data/mini_timit` in the repository. */
 export const DEFAULT_MINI_TIMIT_DIR = new URL("../../../data/mini_timit", import.meta.url).pathname;
 
-export interface MiniTimitOptions {
-  readonly seed?: number;
-  /** Number of TRAIN speakers (default 16). */
-  readonly trainSpeakers?: number;
+/** The stand-in's sizes (see the module doc). */
+export const STANDIN_SIZES = ["small", "full"] as const;
+export type StandInSize = (typeof STANDIN_SIZES)[number];
+
+/** Where the full-size stand-in lives by default: `data/timit_full` (`data/timit_full_<fraction>`). */
+export function defaultStandInDir(size: StandInSize, fraction = 1): string {
+  if (size === "small") return DEFAULT_MINI_TIMIT_DIR;
+  return new URL(`../../../data/timit_full${fraction < 1 ? `_${fraction}` : ""}`, import.meta.url).pathname;
 }
 
-/** A stand-in speaker: where it goes and how it sounds. */
-export interface MiniSpeaker {
-  readonly part: "TRAIN" | "TEST";
-  readonly region: string;
-  readonly id: string;
-  readonly voice: Voice;
+export interface MiniTimitOptions {
+  readonly seed?: number;
+  /** `small` (default) or `full`. */
+  readonly size?: StandInSize;
+  /** Number of TRAIN speakers of the small size (default 16). */
+  readonly trainSpeakers?: number;
+  /** Share of the full size's speakers (default 1). */
+  readonly fraction?: number;
+  /** A progress bar while writing. */
+  readonly log?: Logger;
 }
 
 /** Test speakers named after real core-test (first four) and development-set (last four) speakers. */
@@ -51,23 +65,6 @@ const TEST_SPEAKERS: readonly [string, string][] = [
   ["DR1", "MGWT0"],
   ["DR1", "MJAR0"],
 ];
-
-function makeVoice(female: boolean, rng: Rng): Voice {
-  const shifts: Record<string, [number, number, number]> = {};
-  for (const [label, s] of Object.entries(PHONE_SPECS)) {
-    if (s.formants) {
-      shifts[label] = [0, 1, 2].map(() => Math.exp(0.05 * rng.normal())) as [number, number, number];
-    }
-  }
-  return {
-    f0: female ? 180 + 60 * rng.uniform() : 95 + 45 * rng.uniform(),
-    tractScale: female ? 1.08 + 0.16 * rng.uniform() : 0.88 + 0.16 * rng.uniform(),
-    breathiness: (female ? 0.15 : 0.05) + 0.2 * rng.uniform(),
-    rate: 0.85 + 0.35 * rng.uniform(),
-    noise: 15 + 100 * rng.uniform(),
-    shifts,
-  };
-}
 
 /** The stand-in's speakers: `trainSpeakers` with made-up IDs (none a real test ID), then the 8 test speakers. */
 export function miniSpeakers(seed: number, trainSpeakers: number): MiniSpeaker[] {
@@ -91,45 +88,17 @@ export function miniSpeakers(seed: number, trainSpeakers: number): MiniSpeaker[]
   return out;
 }
 
-/** One utterance's files, as bytes and text. */
-export interface MiniUtterance {
-  readonly name: string;
-  readonly wav: Uint8Array;
-  readonly phn: string;
-  readonly wrd: string;
-  readonly txt: string;
-}
-
-/** Speaks `words` in `spk`'s voice and returns TIMIT's four files for it. */
-export function speak(spk: MiniSpeaker, name: string, words: readonly Word[], seed: number): MiniUtterance {
-  const rng = new Rng(`mini_timit-${seed}-${spk.id}-${name}`);
-  const plan = planUtterance(words, rng);
-  const tokens = plan.map((p) => ({ label: p.label, samples: drawDuration(p.label, spk.voice, rng) }));
-  const samples = renderUtterance(tokens, spk.voice, rng);
-  const phones: { begin: number; end: number; label: string }[] = [];
-  const spans = words.map(() => [Infinity, -Infinity]);
-  let at = 0;
-  plan.forEach((p, i) => {
-    phones.push({ begin: at, end: at + tokens[i].samples, label: p.label });
-    if (p.word >= 0) {
-      spans[p.word][0] = Math.min(spans[p.word][0], at);
-      spans[p.word][1] = at + tokens[i].samples;
-    }
-    at += tokens[i].samples;
-  });
-  const wrd = words.map((w, i) => ({ begin: spans[i][0], end: spans[i][1], label: w.text }));
-  const utteranceId = `${spk.id.slice(1).toLowerCase()}_${name.toLowerCase()}`;
-  return {
-    name,
-    wav: writeSphere(samples, { utteranceId }),
-    phn: formatTranscription(phones),
-    wrd: formatTranscription(wrd),
-    txt: `0 ${samples.length} ${sentenceText(words)}\n`,
-  };
-}
+/** The small size's readings: its pseudo-word language, as `mini_timit_text.ts` plans it. */
+const SMALL_READING = (words: readonly Word[]) => ({
+  plan: (rng: Rng) => planUtterance(words, rng),
+  duration: drawDuration,
+});
 
 /** The prompts: 2 SA sentences for all, a pool of SX sentences (5 per speaker), SI sentences (3 per speaker). */
-function* utterancesOf(seed: number, speakers: readonly MiniSpeaker[]) {
+function* utterancesOf(
+  seed: number,
+  speakers: readonly MiniSpeaker[],
+): Generator<{ spk: MiniSpeaker; list: PlannedUtterance[] }> {
   const rng = new Rng(`mini_timit-text-${seed}`);
   const lexicon = makeLexicon(48, rng);
   const sa = [makeSentence(lexicon, rng), makeSentence(lexicon, rng)];
@@ -137,24 +106,31 @@ function* utterancesOf(seed: number, speakers: readonly MiniSpeaker[]) {
   let si = 453;
   for (const spk of speakers) {
     const mine = rng.permutation(sx.length).subarray(0, 5);
-    const list: [string, Word[]][] = [["SA1", sa[0]], ["SA2", sa[1]]];
-    for (const k of mine) list.push([`SX${3 + k}`, sx[k]]);
-    for (let j = 0; j < 3; j++) list.push([`SI${si++}`, makeSentence(lexicon, rng)]);
-    yield { spk, list };
+    const texts: [string, Word[]][] = [["SA1", sa[0]], ["SA2", sa[1]]];
+    for (const k of mine) texts.push([`SX${3 + k}`, sx[k]]);
+    for (let j = 0; j < 3; j++) texts.push([`SI${si++}`, makeSentence(lexicon, rng)]);
+    yield { spk, list: texts.map(([name, words]) => ({ name, words, reading: SMALL_READING(words) })) };
   }
 }
 
 /** Writes the corpus under `dir` (which must not exist) and returns the number of utterances. */
 export async function writeMiniTimit(dir: string, opts: MiniTimitOptions = {}): Promise<number> {
   const seed = opts.seed ?? 0;
-  const speakers = miniSpeakers(seed, opts.trainSpeakers ?? 16);
+  const full = opts.size === "full";
+  const speakers = full
+    ? fullSpeakers(seed, opts.fraction ?? 1)
+    : miniSpeakers(seed, opts.trainSpeakers ?? 16);
   let n = 0;
   const enc = new TextEncoder();
-  for (const { spk, list } of utterancesOf(seed, speakers)) {
+  const bar = opts.log
+    ? new Progress(opts.log, `${opts.size ?? "small"} stand-in`, 10 * speakers.length)
+    : null;
+  for (const { spk, list } of (full ? fullUtterances : utterancesOf)(seed, speakers)) {
     const sdir = `${dir}/${spk.part}/${spk.region}/${spk.id}`;
     await Deno.mkdir(sdir, { recursive: true });
-    for (const [name, words] of list) {
-      const u = speak(spk, name, words, seed);
+    for (const { name, words, reading } of list) {
+      const u = speak(spk, name, words, seed, reading);
+      bar?.tick();
       await Deno.writeFile(`${sdir}/${name}.WAV`, u.wav);
       await Deno.writeFile(`${sdir}/${name}.PHN`, enc.encode(u.phn));
       await Deno.writeFile(`${sdir}/${name}.WRD`, enc.encode(u.wrd));
@@ -162,15 +138,22 @@ export async function writeMiniTimit(dir: string, opts: MiniTimitOptions = {}): 
       n++;
     }
   }
+  bar?.done();
   const manifest = {
     corpus: "mini_timit: a synthetic stand-in for TIMIT made by echoflow (not speech data; not TIMIT)",
-    version: MINI_TIMIT_VERSION,
-    seed,
-    trainSpeakers: opts.trainSpeakers ?? 16,
+    ...manifestKey(opts),
     utterances: n,
   };
   await Deno.writeTextFile(`${dir}/MINI_TIMIT.json`, JSON.stringify(manifest, null, 2) + "\n");
   return n;
+}
+
+/** What a manifest records of the options (the small size's manifest keeps its original fields). */
+function manifestKey(opts: MiniTimitOptions): Record<string, unknown> {
+  const base = { version: MINI_TIMIT_VERSION, seed: opts.seed ?? 0 };
+  return opts.size === "full"
+    ? { ...base, size: "full", fraction: opts.fraction ?? 1, fullVersion: FULL_TIMIT_VERSION }
+    : { ...base, trainSpeakers: opts.trainSpeakers ?? 16 };
 }
 
 /**
@@ -182,7 +165,7 @@ export async function ensureMiniTimit(
   dir: string = DEFAULT_MINI_TIMIT_DIR,
   opts: MiniTimitOptions & { log?: Logger; force?: boolean } = {},
 ): Promise<{ generated: boolean; utterances: number; seconds: number }> {
-  const want = { version: MINI_TIMIT_VERSION, seed: opts.seed ?? 0, trainSpeakers: opts.trainSpeakers ?? 16 };
+  const want = manifestKey(opts);
   const manifest = await Deno.readTextFile(`${dir}/MINI_TIMIT.json`).then(JSON.parse).catch(() => null);
   const exists = await Deno.stat(dir).then(() => true).catch(() => false);
   if (manifest && !opts.force && Object.entries(want).every(([k, v]) => manifest[k] === v)) {
@@ -194,31 +177,65 @@ export async function ensureMiniTimit(
     );
   }
   const t0 = performance.now();
-  opts.log?.info(`Generating the stand-in corpus mini_timit in ${dir} (seed ${want.seed}) ...`);
+  opts.log?.info(`Generating the ${opts.size ?? "small"} stand-in corpus in ${dir} (seed ${want.seed}) ...`);
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   const n = await writeMiniTimit(tmp, opts);
   if (exists) await Deno.remove(dir, { recursive: true });
   await Deno.rename(tmp, dir);
   const seconds = (performance.now() - t0) / 1000;
-  opts.log?.info(`Generated mini_timit: ${n} utterances in ${seconds.toFixed(1)} s`);
+  opts.log?.info(`Generated the stand-in: ${n} utterances in ${seconds.toFixed(1)} s`);
   return { generated: true, utterances: n, seconds };
 }
 
-if (import.meta.main) {
-  const args = [...Deno.args];
-  const flag = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const dir = flag("out") ?? DEFAULT_MINI_TIMIT_DIR;
-  const seed = Number(flag("seed") ?? 0);
-  if (!Number.isInteger(seed)) throw new Error(`--seed expects an integer, got "${flag("seed")}"`);
+/** `deno task data [--size small|full] [--fraction F] [--out DIR] [--seed N] [--force]`: exit 2 on bad flags. */
+async function main(argv: string[]): Promise<number> {
+  const { parseArgs } = await import("node:util");
   const { Logger } = await import("../../runner/logger.ts");
-  const r = await ensureMiniTimit(dir, { seed, force: args.includes("--force"), log: new Logger() });
+  let v: Record<string, string | boolean | undefined>;
+  try {
+    ({ values: v } = parseArgs({
+      args: argv,
+      options: {
+        size: { type: "string", default: "small" },
+        fraction: { type: "string", default: "1" },
+        out: { type: "string" },
+        seed: { type: "string", default: "0" },
+        force: { type: "boolean", default: false },
+      },
+    }));
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    return 2;
+  }
+  const size = v.size as StandInSize, fraction = Number(v.fraction), seed = Number(v.seed);
+  const bad = !STANDIN_SIZES.includes(size)
+    ? `--size must be ${STANDIN_SIZES.join(" or ")}, got "${v.size}"`
+    : !(fraction > 0 && fraction <= 1)
+    ? `--fraction must be in (0, 1], got "${v.fraction}"`
+    : size === "small" && fraction !== 1
+    ? "--fraction applies to --size full"
+    : !Number.isInteger(seed)
+    ? `--seed expects an integer, got "${v.seed}"`
+    : null;
+  if (bad) {
+    console.error(`error: ${bad}`);
+    return 2;
+  }
+  const dir = (v.out as string | undefined) ?? defaultStandInDir(size, fraction);
+  const r = await ensureMiniTimit(dir, {
+    seed,
+    size,
+    fraction,
+    force: v.force as boolean,
+    log: new Logger(),
+  });
   if (!r.generated) {
     console.error(
-      `mini_timit is already up to date in ${dir} (${r.utterances} utterances); --force remakes it`,
+      `the ${size} stand-in is already up to date in ${dir} (${r.utterances} utterances); --force remakes it`,
     );
   }
+  return 0;
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
