@@ -45,6 +45,7 @@ import {
   loadDynamicClassModel,
   trainClassStage,
 } from "../lib/classify/stages.ts";
+import type { SegmentClasses } from "../lib/classify/segment_classes.ts";
 import { loadTimitClasses } from "../lib/classify/timit_data.ts";
 import { bool, choice, ConfigError, type ConfigValue, float, int, str } from "../lib/config.ts";
 import { DEFAULT_SPLIT_OPTIONS, VAL_SETS } from "../lib/data/timit/speakers.ts";
@@ -233,6 +234,23 @@ function loadModel(m: FoundClassModel, frameDim: number): Promise<DynamicModel> 
 
 const secs = (t0: number) => (performance.now() - t0) / 1000;
 
+/** Training frames times the epochs each finished class trained (its summary's `epochs`). */
+async function trainedFrameEpochs(
+  runDir: string,
+  variant: string,
+  classes: readonly string[],
+  seg: SegmentClasses,
+): Promise<number> {
+  const counts = seg.counts("train");
+  let n = 0;
+  for (const cls of classes) {
+    const path = join(classRunDir(runDir, variant, cls), "summary.json");
+    const epochs = await Deno.readTextFile(path).then((t) => JSON.parse(t).epochs).catch(() => 0);
+    n += counts[seg.id(cls)].frames * (typeof epochs === "number" ? epochs : 0);
+  }
+  return n;
+}
+
 async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const { runDir, log } = opts;
@@ -349,7 +367,10 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       schema: config,
     });
   }
-  if (cfg.stage !== "eval") stages.seconds_train = secs(tTrain);
+  if (cfg.stage !== "eval") {
+    stages.seconds_train = secs(tTrain);
+    stages.train_frame_epochs = await trainedFrameEpochs(runDir, cfg.model, classes, data.seg);
+  }
   if (cfg.stage === "train") return { ...base, ...trained, ...stages, wall_s: secs(t0) };
   const pending = classes.filter((c) => classRunStatus(classRunDir(runDir, cfg.model, c)) !== "done");
   if (shard && pending.length) {
@@ -417,6 +438,9 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     report: ev.reportJson,
     ...stages,
     seconds_eval: secs(tEval),
+    // Frames scored in the evaluation: every test frame of the chosen classes under every class model.
+    eval_frame_scores: ev.reports.reduce((n, r) => n + r.test_frames * r.num_classes, 0) +
+      ev.noise.reduce((n, r) => n + r.test_frames * r.num_classes, 0),
     wall_s: secs(t0),
   };
 }

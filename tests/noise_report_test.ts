@@ -8,6 +8,8 @@ const row = (variant: string, noise: string, snr_db: number, accuracy: number): 
   snr_db,
   accuracy,
   test_segments: 10,
+  test_frames: 40,
+  num_classes: 2,
   balanced_accuracy: accuracy,
   test_nll_per_frame: 1,
 });

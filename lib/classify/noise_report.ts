@@ -15,6 +15,8 @@ export interface NoiseResult {
   readonly noise: string;
   readonly snr_db: number;
   readonly test_segments: number;
+  readonly test_frames: number;
+  readonly num_classes: number;
   readonly accuracy: number;
   readonly balanced_accuracy: number;
   readonly test_nll_per_frame: number;
@@ -27,6 +29,8 @@ export function noiseResult(r: VariantReport, noise: string, snrDb: number): Noi
     noise,
     snr_db: snrDb,
     test_segments: r.test_segments,
+    test_frames: r.test_frames,
+    num_classes: r.num_classes,
     accuracy: r.accuracy,
     balanced_accuracy: r.balanced_accuracy,
     test_nll_per_frame: r.test_nll_per_frame,
