@@ -31,6 +31,7 @@ Deno.test("parseCli reads the CLI's own flags", () => {
     "runs/a",
     "--json",
     "--quiet",
+    "--overwrite",
     "-h",
   ]);
   assert.deepEqual(flags, {
@@ -42,6 +43,7 @@ Deno.test("parseCli reads the CLI's own flags", () => {
     resume: "runs/a",
     json: true,
     quiet: true,
+    overwrite: true,
   });
   assert.deepEqual(options, []);
   assert.equal(parseCli([]).flags.backend, "auto");

@@ -54,6 +54,16 @@ Deno.test("loadMnistSplits reads IDX files (plain and .gz) with the 50k/10k/test
       const capped = await loadMnistSplits({ dir, maxTrain: 2 });
       assert.equal(capped.train.length / MNIST_DIM, 2);
     });
+    await t.step("a truncated .gz file: the error names it", async () => {
+      const whole = await Deno.readFile(`${dir}/train-images-idx3-ubyte.gz`);
+      await Deno.writeFile(`${dir}/train-images-idx3-ubyte.gz`, whole.subarray(0, whole.length >> 1));
+      await assert.rejects(
+        () => loadMnistSplits({ dir }),
+        new RegExp(
+          `MNIST file "${dir}/train-images-idx3-ubyte\\.gz": cannot decompress .* is it truncated\\?`,
+        ),
+      );
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

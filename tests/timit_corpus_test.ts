@@ -14,6 +14,7 @@ import {
 import { classId } from "../lib/data/timit/phones.ts";
 import { DEFAULT_SPLIT_OPTIONS } from "../lib/data/timit/speakers.ts";
 import { Logger } from "../lib/runner/logger.ts";
+import { exists } from "../lib/runner/run_dir.ts";
 import { type Fixture, makeCorpus, N } from "./helpers/timit_fixture.ts";
 
 const ECHOFLOW = makeProtocol("echoflow");
@@ -242,6 +243,26 @@ Deno.test("extractSegments() caches on disk: hit on the second call, miss when c
     });
     assert.equal(again.cacheHit, false);
     assert.ok(lines2.some((l) => l.includes("ignoring unreadable feature cache")));
+    // One flipped bit in the frames: the checksum catches it, the cache is rebuilt, the features are right.
+    const bytes = await Deno.readFile(again.cacheFile!);
+    bytes[bytes.length - 5] ^= 0x10;
+    await Deno.writeFile(again.cacheFile!, bytes);
+    const lines3: string[] = [];
+    const log3 = new Logger({ err: (s) => lines3.push(s), tty: false });
+    const rebuilt = await extractSegments(c, c.utterances, ECHOFLOW, { cacheDir, label: "train", log: log3 });
+    assert.equal(rebuilt.cacheHit, false);
+    assert.ok(
+      lines3.some((l) => /ignoring unreadable feature cache .* \(checksum \d+ does not match/.test(l)),
+    );
+    assert.deepEqual(rebuilt.segments.frames, edited.segments.frames);
+    const fixed = await extractSegments(c, c.utterances, ECHOFLOW, { cacheDir, label: "train" });
+    assert.equal(fixed.cacheHit, true, "the rebuilt cache is read back");
+    // A temporary left by a writer that died (no such process) is removed; a live writer's is not.
+    const dead = `${edited.cacheFile}.tmp-2147483646-deadbeef`,
+      live = `${edited.cacheFile}.tmp-${Deno.pid}-0000`;
+    for (const f of [dead, live]) await Deno.writeTextFile(f, "partial");
+    await extractSegments(c, c.utterances, ECHOFLOW, { cacheDir, label: "train" });
+    assert.ok(!exists(dead) && exists(live));
   }));
 
 Deno.test("normalisation statistics whiten the training frames and survive JSON; sequences() by class", () =>

@@ -24,6 +24,8 @@ export interface CliFlags {
   readonly resume: string | null;
   readonly json: boolean;
   readonly quiet: boolean;
+  /** Start over in an `--out` that holds a run (its checkpoints, metrics and samples are deleted first). */
+  readonly overwrite: boolean;
 }
 
 /** A `--key[=value]` that is not a CLI flag (a config key to be checked against the schema). */
@@ -41,7 +43,7 @@ const VALUE_FLAGS = {
   out: "a directory",
   resume: "a run directory or checkpoint file",
 } as const;
-const BOOL_FLAGS = ["list", "help", "json", "quiet"] as const;
+const BOOL_FLAGS = ["list", "help", "json", "quiet", "overwrite"] as const;
 /** The config key `name` (run name) is set with `--run_name`, since `--name` picks the experiment. */
 export const RUN_NAME_FLAG = "run_name";
 
@@ -56,6 +58,7 @@ export function parseCli(argv: readonly string[]): { flags: CliFlags; options: R
     resume: null,
     json: false,
     quiet: false,
+    overwrite: false,
   };
   const options: RawOption[] = [];
   for (let i = 0; i < argv.length; i++) {

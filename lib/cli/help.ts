@@ -31,9 +31,11 @@ Options:
   --list               list the experiments
   -h, --help           this help, or with --name the experiment's config keys
   --backend B          auto|webgpu|wasm|cpu (default auto: WebGPU on a hardware GPU, else wasm)
-  --out DIR            run directory (default runs/<name>-<YYYYmmdd-HHMMSS>)
-  --resume PATH        continue a run from its directory (last.ckpt) or a checkpoint file;
-                       config comes from the checkpoint, overrides given here win
+  --out DIR            run directory (default runs/<name>-<YYYYmmdd-HHMMSS>); one that holds a run is
+                       refused (per-class experiments: it continues, skipping finished classes)
+  --overwrite          with --out DIR holding a run: delete its checkpoints, metrics and samples, start over
+  --resume PATH        continue a run from its directory (last.ckpt) or a checkpoint file; config comes
+                       from the run's config.json (else the checkpoint), overrides given here win
   --json               one JSON object per line on stdout for every metric and the summary
   --quiet              no progress or info lines (warnings and errors still print)
   --KEY VALUE          any config key (--KEY=VALUE, --KEY / --no-KEY for booleans; none for null);

@@ -66,7 +66,17 @@ async function run(argv: readonly string[]): Promise<void> {
     saved = readSavedRun(flags.resume);
     if (!saved) {
       ckpt = await loadCheckpoint(checkpointPathOf(flags.resume));
-      saved = { experiment: ckpt.header.experiment, config: ckpt.header.config };
+      // The run's own config.json, where there is one, says what the run is; the checkpoint must belong to
+      // it (another experiment is refused here, another model size when it is restored, before anything
+      // in the run directory changes).
+      const own = runConfigOf(flags.resume);
+      if (own && own.experiment !== ckpt.header.experiment) {
+        throw new Error(
+          `Cannot resume "${flags.resume}": ${ckpt.path} is a checkpoint of "${ckpt.header.experiment}", but ` +
+            `the run's config.json is of "${own.experiment}"`,
+        );
+      }
+      saved = own ?? { experiment: ckpt.header.experiment, config: ckpt.header.config };
     }
   }
   const name = flags.name ?? saved!.experiment;
@@ -98,42 +108,75 @@ async function run(argv: readonly string[]): Promise<void> {
       (auto ? `; auto chose wasm: ${name} needs synchronous read-back, which WebGPU lacks here` : ""),
   );
   const runName = typeof cfg.name === "string" && cfg.name !== "" ? cfg.name : name;
+  if (flags.overwrite && (spec.run || flags.out === null || flags.resume !== null)) {
+    throw new UsageError(
+      spec.run
+        ? `--overwrite: ${name} continues in its --out directory, skipping finished classes; --retrain trains them again`
+        : "--overwrite goes with --out DIR (a directory that holds a run), not with --resume",
+    );
+  }
+  if (!spec.run && flags.out !== null && flags.resume === null && !flags.overwrite) {
+    const found = RUN_FILES.filter((f) => exists(join(flags.out!, f)));
+    if (found.length) {
+      throw new UsageError(
+        `Run directory "${flags.out}" already holds a run (${found.join(", ")}): continue it with ` +
+          `--resume ${flags.out}, or start over with --out ${flags.out} --overwrite (which deletes its ` +
+          `checkpoints, metrics and samples first)`,
+      );
+    }
+  }
+  const runIn = async (runDir: string): Promise<void> => {
+    if (spec.run) {
+      Deno.mkdirSync(runDir, { recursive: true });
+      for (const m of saved ? configChanges(saved.config, cfg, "the resumed run") : []) log.warn(m);
+      const child = Deno.env.get(CHILD_JOB_ENV) === "1";
+      if (!child) {
+        await writeJsonAtomic(join(runDir, "config.json"), {
+          experiment: name,
+          config: cfg,
+          explicit_keys: [...explicitKeys].sort(),
+          backend: backend.backend,
+          adapter: backend.adapter,
+        });
+      }
+      const result = await spec.run(cfg, { runDir, resume: flags.resume, log, explicitKeys, backend });
+      const peak = peakRssBytes();
+      const summary = {
+        experiment: name,
+        ...result,
+        peak_rss_mb: peak === null ? null : Math.round(peak / 2 ** 20),
+        backend: backend.backend,
+        adapter: backend.adapter,
+      };
+      log.metric("summary", summary);
+      if (!child) await writeJsonAtomic(join(runDir, "summary.json"), summary);
+      // Child jobs' stdout is not kept: their peak goes to stderr, which the parent forwards.
+      log.info(`peak resident memory of this process: ${mib(peak)}`);
+      return;
+    }
+    await new Experiment(spec, cfg, {
+      runDir,
+      resume: flags.resume,
+      log,
+      backend,
+      checkpoint: ckpt,
+      fresh: flags.overwrite,
+    }).run();
+    log.info(`peak resident memory of this process: ${mib(peakRssBytes())}`);
+  };
+  const created = flags.out === null ? flags.resume === null : !exists(flags.out);
   const runDir = flags.out ??
     (flags.resume !== null
       ? (Deno.statSync(flags.resume).isDirectory ? flags.resume : dirname(flags.resume))
       : createRunDir(runName));
   log.info(`run directory: ${runDir}`);
-
-  if (spec.run) {
-    Deno.mkdirSync(runDir, { recursive: true });
-    for (const m of saved ? configChanges(saved.config, cfg, "the resumed run") : []) log.warn(m);
-    const child = Deno.env.get(CHILD_JOB_ENV) === "1";
-    if (!child) {
-      await writeJsonAtomic(join(runDir, "config.json"), {
-        experiment: name,
-        config: cfg,
-        explicit_keys: [...explicitKeys].sort(),
-        backend: backend.backend,
-        adapter: backend.adapter,
-      });
-    }
-    const result = await spec.run(cfg, { runDir, resume: flags.resume, log, explicitKeys, backend });
-    const peak = peakRssBytes();
-    const summary = {
-      experiment: name,
-      ...result,
-      peak_rss_mb: peak === null ? null : Math.round(peak / 2 ** 20),
-      backend: backend.backend,
-      adapter: backend.adapter,
-    };
-    log.metric("summary", summary);
-    if (!child) await writeJsonAtomic(join(runDir, "summary.json"), summary);
-    // Child jobs' stdout is not kept: their peak goes to stderr, which the parent forwards.
-    log.info(`peak resident memory of this process: ${mib(peak)}`);
-    return;
+  try {
+    await runIn(runDir);
+  } catch (e) {
+    // A directory this process made, that holds no checkpoint yet, is nothing but a half-made run.
+    if (created && exists(runDir) && !holdsCheckpoint(runDir)) Deno.removeSync(runDir, { recursive: true });
+    throw e;
   }
-  await new Experiment(spec, cfg, { runDir, resume: flags.resume, log, backend, checkpoint: ckpt }).run();
-  log.info(`peak resident memory of this process: ${mib(peakRssBytes())}`);
 }
 
 interface SavedRun {
@@ -142,6 +185,9 @@ interface SavedRun {
   /** Keys given on the command line of a run() experiment (see RunOptions.explicitKeys). */
   readonly explicit_keys?: readonly string[];
 }
+
+/** The files that make a directory a run's (an `--out` holding any of them is refused). */
+const RUN_FILES = ["config.json", "metrics.jsonl", "summary.json", LAST_CHECKPOINT, "best.ckpt"];
 
 /**
  * The experiment and config of a run directory that has a config.json but no last.ckpt (a run() experiment);
@@ -155,8 +201,17 @@ function readSavedRun(path: string): SavedRun | null {
     return null; // loadCheckpoint reports the missing path
   }
   if (!isDir || exists(join(path, LAST_CHECKPOINT))) return null;
+  return runConfigOf(path);
+}
+
+/** The run directory `path`'s config.json (null when `path` is not a directory or has none). */
+function runConfigOf(path: string): SavedRun | null {
   const file = join(path, "config.json");
-  if (!exists(file)) return null;
+  try {
+    if (!Deno.statSync(path).isDirectory || !exists(file)) return null;
+  } catch {
+    return null;
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(Deno.readTextFileSync(file));
@@ -172,4 +227,13 @@ function readSavedRun(path: string): SavedRun | null {
     throw new Error(`Cannot resume "${path}": ${file} field "explicit_keys" is not a list of key names`);
   }
   return rec as SavedRun;
+}
+
+/** Whether there is a checkpoint (`*.ckpt`) anywhere under `dir`. */
+function holdsCheckpoint(dir: string): boolean {
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isFile && e.name.endsWith(".ckpt")) return true;
+    if (e.isDirectory && holdsCheckpoint(join(dir, e.name))) return true;
+  }
+  return false;
 }

@@ -81,7 +81,12 @@ async function readMaybeGz(path: string): Promise<Uint8Array> {
   const raw = await Deno.readFile(path);
   if (!path.endsWith(".gz")) return raw;
   const stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  try {
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (e) {
+    // The decompressor's own message ("corrupt deflate stream", "unexpected end of file") names no file.
+    throw new Error(`MNIST file "${path}": cannot decompress (${(e as Error).message}); is it truncated?`);
+  }
 }
 
 /** Reads the images of one IDX file (`train` or `t10k`) from `dir`, trying the usual spellings. */

@@ -29,7 +29,8 @@ import {
 import type { commonConfig } from "./common_config.ts";
 import { checkState, EarlyStop } from "./early_stop.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
-import { appendJsonl, exists, join, pruneJsonl, writeJsonAtomic } from "./run_dir.ts";
+import { appendJsonl, dirname, exists, join, pruneJsonl, writeJsonAtomic } from "./run_dir.ts";
+import { acquireRunLock, removeStaleTemporaries } from "./run_lock.ts";
 import { ResumableRng } from "./run_rng.ts";
 import { trainEpoch } from "./train_epoch.ts";
 import type {
@@ -50,6 +51,11 @@ export interface ExperimentOptions extends RunOptions {
   readonly backend?: BackendInfo | null;
   /** The checkpoint `resume` points at, when the caller has already loaded it (saves a second read). */
   readonly checkpoint?: Checkpoint | null;
+  /**
+   * Start over in a run directory that holds a run: its config, metrics, summary, checkpoints and samples
+   * are deleted first (once the directory is locked for this process).
+   */
+  readonly fresh?: boolean;
 }
 
 type Best = Record<string, number | null>;
@@ -94,27 +100,43 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     this.lastPath = join(this.runDir, LAST_CHECKPOINT);
   }
 
-  /** Runs the experiment to the end and returns the summary (also written to summary.json). */
+  /**
+   * Runs the experiment to the end and returns the summary (also written to summary.json). The run
+   * directory is locked for this process throughout (`run_lock.ts`), and temporaries left there by writers
+   * that died are removed first.
+   */
   async run(): Promise<Record<string, unknown>> {
     const t0 = performance.now();
     const { log } = this.opts;
-    const c = this.common;
     Deno.mkdirSync(this.runDir, { recursive: true });
-    const metricsPath = join(this.runDir, "metrics.jsonl");
-    this.#stopRecording = log.onRecord((r) => appendJsonl(metricsPath, r));
+    const lock = acquireRunLock(this.runDir, (m) => log.warn(`${this.runDir}: ${m}`));
+    try {
+      if (this.opts.fresh) {
+        const files = ["config.json", "metrics.jsonl", "summary.json", LAST_CHECKPOINT, "best.ckpt"];
+        // Only what lies in the run directory: a sample_dir or checkpoint_path elsewhere is the user's.
+        const inside = [this.bestPath, this.sampleDir].filter((p) => p.startsWith(`${this.runDir}/`));
+        for (const f of [...files.map((f) => join(this.runDir, f)), ...inside]) {
+          if (exists(f)) Deno.removeSync(f, { recursive: true });
+        }
+      }
+      for (const dir of new Set([this.runDir, dirname(this.bestPath)])) {
+        for (const f of removeStaleTemporaries(dir)) {
+          log.warn(`removed ${join(dir, f)}, left by a writer that died`);
+        }
+      }
+      return await this.#run(t0);
+    } finally {
+      lock.release();
+    }
+  }
 
+  async #run(t0: number): Promise<Record<string, unknown>> {
+    const { log } = this.opts;
+    const c = this.common;
     const ckpt = this.opts.checkpoint ??
       (this.opts.resume ? await loadCheckpoint(checkpointPathOf(this.opts.resume)) : null);
     this.#t0 = t0;
     this.#wallBefore = ckpt?.header.wall_s ?? 0;
-    // Records of epochs after the checkpoint (a run stopped mid-epoch) are redone below: drop the old ones.
-    const stale = ckpt
-      ? await pruneJsonl(
-        metricsPath,
-        (r) => r.kind !== "resume" && typeof r.epoch === "number" && r.epoch > ckpt.header.epoch,
-      )
-      : 0;
-    for (const m of ckpt ? configChanges(ckpt.header.config, this.cfg, "the checkpoint") : []) log.warn(m);
     const rng = new ResumableRng(c.seed);
     const ctx: RunContext = { runDir: this.runDir, sampleDir: this.sampleDir, rng, log };
     const data = await this.spec.data(this.cfg, ctx);
@@ -125,11 +147,23 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       optimizer = this.spec.optimizer(this.cfg);
       let epoch = 0, step = 0;
       let best: Best = { best_epoch: null };
+      // The checkpoint is restored (and so checked against this model and optimizer) before anything in
+      // the run directory changes: a refused resume leaves the run as it was.
+      if (ckpt) await restoreCheckpoint(ckpt, this.spec.name, model as DensityModel, optimizer);
+      const metricsPath = join(this.runDir, "metrics.jsonl");
+      // Records of epochs after the checkpoint (a run stopped mid-epoch) are redone below: drop the old ones.
+      const stale = ckpt
+        ? await pruneJsonl(
+          metricsPath,
+          (r) => r.kind !== "resume" && typeof r.epoch === "number" && r.epoch > ckpt.header.epoch,
+        )
+        : 0;
+      this.#stopRecording = log.onRecord((r) => appendJsonl(metricsPath, r));
+      for (const m of ckpt ? configChanges(ckpt.header.config, this.cfg, "the checkpoint") : []) log.warn(m);
       const monitor = this.#monitor = this.#monitorFor(ckpt);
       /** The epoch after which early stopping ended the run (null: it runs all `epochs`). */
       let stoppedEpoch: number | null = null;
       if (ckpt) {
-        await restoreCheckpoint(ckpt, this.spec.name, model as DensityModel, optimizer);
         rng.restore(ckpt.header.rng);
         ({ epoch, step } = ckpt.header);
         best = { ...ckpt.header.best };

@@ -10,6 +10,7 @@
  */
 import { Progress } from "../../runner/logger.ts";
 import type { Logger } from "../../runner/logger.ts";
+import { removeStaleTemporaries } from "../../runner/run_lock.ts";
 import { type Corpus, loadUtterance, type Skipped, type Utterance } from "./corpus.ts";
 import { CorpusError } from "./errors.ts";
 import type { Protocol } from "./protocol.ts";
@@ -110,6 +111,9 @@ export async function extractSegments(
   const skipBad = opts.skipBad ?? false;
   let cacheFile: string | null = null;
   if (opts.cacheDir !== null) {
+    for (const f of removeStaleTemporaries(opts.cacheDir)) {
+      opts.log?.warn(`removed ${opts.cacheDir}/${f}, left by a cache writer that died`);
+    }
     const features = opts.transform
       ? { ...protocol.featureKey, audio: opts.transform.key }
       : protocol.featureKey;

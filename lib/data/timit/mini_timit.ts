@@ -18,6 +18,8 @@
 import { Rng } from "../../rng.ts";
 import type { Logger } from "../../runner/logger.ts";
 import { Progress } from "../../runner/logger.ts";
+import { dirname } from "../../runner/run_dir.ts";
+import { removeStaleTemporaries } from "../../runner/run_lock.ts";
 import { CORE_TEST_SPEAKERS, DEV_SPEAKERS } from "./speakers.ts";
 import { drawDuration } from "./synth.ts";
 import { makeLexicon, makeSentence, planUtterance, type Word } from "./mini_timit_text.ts";
@@ -178,6 +180,10 @@ export async function ensureMiniTimit(
   }
   const t0 = performance.now();
   opts.log?.info(`Generating the ${opts.size ?? "small"} stand-in corpus in ${dir} (seed ${want.seed}) ...`);
+  // A generation killed earlier leaves its temporary directory beside this one (hundreds of MB at full size).
+  for (const f of removeStaleTemporaries(dirname(dir))) {
+    opts.log?.warn(`removed ${dirname(dir)}/${f}, left by a generation that died`);
+  }
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   const n = await writeMiniTimit(tmp, opts);

@@ -2,6 +2,7 @@
  * A set of labelled variable-length frame sequences (phone segments), its on-disk cache format, and the
  * per-dimension normalisation (z-scores or min-max) estimated from training frames.
  */
+import { crc32 } from "node:zlib";
 import type { Logger } from "../../runner/logger.ts";
 import type { Skipped } from "./corpus.ts";
 import { PHONES_39 } from "./phones.ts";
@@ -158,36 +159,40 @@ export function subsetSegments(set: SegmentSet, ids: ArrayLike<number>): Segment
   };
 }
 
-const MAGIC = "EFSEG001";
+const MAGIC = "EFSEG002";
 
 /**
  * Writes a segment cache atomically (temporary file, then rename). Layout: 8-byte magic, u32le header
- * length, JSON header {frameDim, numSegments, totalFrames, utteranceIds, skipped}, padding to 4 bytes,
- * then lengths, labels, utterance (int32) and frames (float32), little-endian.
+ * length, JSON header {frameDim, numSegments, totalFrames, utteranceIds, skipped, crc32}, padding to 4
+ * bytes, then lengths, labels, utterance (int32) and frames (float32), little-endian; `crc32` is the
+ * CRC-32 of everything after the padding, checked on every read.
  */
 export async function writeSegmentCache(
   path: string,
   set: SegmentSet,
   skipped: readonly Skipped[],
 ): Promise<void> {
-  const header = new TextEncoder().encode(JSON.stringify({
-    frameDim: set.frameDim,
-    numSegments: set.lengths.length,
-    totalFrames: set.frames.length / set.frameDim,
-    utteranceIds: set.utteranceIds,
-    skipped,
-  }));
-  const start = Math.ceil((12 + header.length) / 4) * 4;
   const S = set.lengths.length;
-  const buf = new Uint8Array(start + 12 * S + 4 * set.frames.length);
-  buf.set(new TextEncoder().encode(MAGIC));
-  new DataView(buf.buffer).setUint32(8, header.length, true);
-  buf.set(header, 12);
-  const ints = new Int32Array(buf.buffer, start, 3 * S);
+  const payload = new Uint8Array(12 * S + 4 * set.frames.length);
+  const ints = new Int32Array(payload.buffer, 0, 3 * S);
   ints.set(set.lengths, 0);
   ints.set(set.labels, S);
   ints.set(set.utterance, 2 * S);
-  new Float32Array(buf.buffer, start + 12 * S).set(set.frames);
+  new Float32Array(payload.buffer, 12 * S).set(set.frames);
+  const header = new TextEncoder().encode(JSON.stringify({
+    frameDim: set.frameDim,
+    numSegments: S,
+    totalFrames: set.frames.length / set.frameDim,
+    utteranceIds: set.utteranceIds,
+    skipped,
+    crc32: crc32(payload),
+  }));
+  const start = Math.ceil((12 + header.length) / 4) * 4;
+  const buf = new Uint8Array(start + payload.length);
+  buf.set(new TextEncoder().encode(MAGIC));
+  new DataView(buf.buffer).setUint32(8, header.length, true);
+  buf.set(header, 12);
+  buf.set(payload, start);
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.writeFile(tmp, buf);
   await Deno.rename(tmp, path);
@@ -211,6 +216,8 @@ export async function readSegmentCache(
     const start = Math.ceil((12 + hlen) / 4) * 4;
     const S: number = h.numSegments, F: number = h.totalFrames * h.frameDim;
     if (buf.length !== start + 12 * S + 4 * F) throw new Error(`size ${buf.length} does not match header`);
+    const sum = crc32(buf.subarray(start));
+    if (sum !== h.crc32) throw new Error(`checksum ${sum} does not match the header's ${h.crc32}`);
     const aligned = buf.byteOffset % 4 === 0 ? buf : buf.slice();
     const ints = new Int32Array(aligned.buffer, aligned.byteOffset + start, 3 * S);
     const lengths = ints.slice(0, S);

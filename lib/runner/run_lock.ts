@@ -1,0 +1,148 @@
+/**
+ * One writer per run directory, and no leftovers from writers that died.
+ *
+ * {@link acquireRunLock} creates `<dir>/.echoflow.lock` exclusively (`O_CREAT | O_EXCL`, atomic on local
+ * and NFSv3+ file systems) holding the writer's process id, host, start time and command. A second writer
+ * is refused with an error naming the holder. A lock whose holder is gone (same host, no such process:
+ * a run killed with SIGKILL, a crash) is stale: it is removed, with a warning, and taken. A lock of another
+ * host is never judged stale (its process cannot be seen from here); the error says how to remove it.
+ *
+ * {@link removeStaleTemporaries} deletes the temporary files of atomic writes (`*.tmp-<pid>-*`, see
+ * `run_dir.ts`) whose writer is gone: what a kill during a checkpoint or cache write leaves behind.
+ *
+ * Whether a process lives is asked of the shell (`kill -0`), as Deno lets only `--allow-all` read `/proc`;
+ * where that cannot run, every process counts as alive (a lock is never broken on a guess).
+ */
+
+/** The lock file's name inside a run directory. */
+export const LOCK_FILE = ".echoflow.lock";
+
+/** Who holds a lock. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly started: string;
+  readonly command: string;
+}
+
+/** Another live writer holds the run directory. */
+export class RunLockError extends Error {
+  override name = "RunLockError";
+}
+
+/** Whether process `pid` of this host exists: true, false, or null when it cannot be told. */
+export function processAlive(pid: number): boolean | null {
+  if (pid === Deno.pid) return true;
+  try {
+    const out = new Deno.Command("sh", { args: ["-c", `kill -0 ${pid}`], stdout: "null", stderr: "piped" })
+      .outputSync();
+    if (out.success) return true;
+    return /no such process/i.test(new TextDecoder().decode(out.stderr)) ? false : true;
+  } catch {
+    return null;
+  }
+}
+
+/** This host's name: `Deno.hostname()` (which wants `--allow-sys`), else `/etc/hostname`, else "unknown". */
+export function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    try {
+      return Deno.readTextFileSync("/etc/hostname").trim() || "unknown";
+    } catch {
+      return "unknown";
+    }
+  }
+}
+
+/** A held lock; {@link release} removes it (only while it is still this process's). */
+export class RunLock {
+  constructor(readonly path: string, readonly holder: LockHolder) {}
+
+  release(): void {
+    try {
+      const now = JSON.parse(Deno.readTextFileSync(this.path)) as LockHolder;
+      if (now.pid === this.holder.pid && now.host === this.holder.host) Deno.removeSync(this.path);
+    } catch {
+      // Already gone (or replaced by a writer that found it stale): nothing of ours to remove.
+    }
+  }
+}
+
+function readHolder(path: string): LockHolder | null {
+  try {
+    const h = JSON.parse(Deno.readTextFileSync(path));
+    return typeof h?.pid === "number" && typeof h?.host === "string" ? h : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Takes the lock of `dir` (which must exist) for this process; `warn` hears of a stale lock removed.
+ * Throws {@link RunLockError} naming the holder when another live process has it.
+ */
+export function acquireRunLock(dir: string, warn: (msg: string) => void = () => {}): RunLock {
+  const path = `${dir}/${LOCK_FILE}`;
+  const holder: LockHolder = {
+    pid: Deno.pid,
+    host: hostName(),
+    started: new Date().toISOString(),
+    command: ["deno", ...Deno.args].join(" "),
+  };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const f = Deno.openSync(path, { write: true, createNew: true });
+      f.writeSync(new TextEncoder().encode(JSON.stringify(holder) + "\n"));
+      f.close();
+      return new RunLock(path, holder);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    const other = readHolder(path);
+    const gone = other === null || (other.host === holder.host && processAlive(other.pid) === false);
+    if (!gone) {
+      throw new RunLockError(
+        `Run directory "${dir}" is in use by process ${other!.pid} on ${other!.host} (since ${
+          other!.started
+        }: ` +
+          `${other!.command}). Wait for it to finish; if no such process is running any more, delete ${path}`,
+      );
+    }
+    warn(
+      other === null
+        ? `removed the unreadable lock file ${path}`
+        : `removed the stale lock of process ${other.pid} (since ${other.started}), which is gone`,
+    );
+    Deno.removeSync(path);
+  }
+  throw new RunLockError(
+    `Run directory "${dir}": another process took its lock (${path}) at the same moment`,
+  );
+}
+
+/** Temporary files of atomic writes: `<anything>.tmp-<pid>-<id>` (run_dir.ts, segment caches). */
+const TEMPORARY = /\.tmp-(\d+)(-[0-9a-f]+)?$/;
+
+/** Deletes the temporaries in `dir` (not below it) whose writer of this host is gone; returns their names. */
+export function removeStaleTemporaries(dir: string): string[] {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return removed;
+  }
+  for (const e of entries) {
+    const m = TEMPORARY.exec(e.name);
+    if (!m || processAlive(Number(m[1])) !== false) continue;
+    try {
+      Deno.removeSync(`${dir}/${e.name}`, { recursive: e.isDirectory });
+      removed.push(e.name);
+    } catch {
+      // Another process removed it first.
+    }
+  }
+  return removed;
+}
