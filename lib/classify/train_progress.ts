@@ -4,8 +4,8 @@
  * The work of a class is its training frames times the epochs it has left; the rate is the work done per
  * second so far in this process (evaluation included, as it happens between epochs). Classes skipped or
  * finished count as done; a class stopped early by its rule drops its remaining epochs, so the estimate is
- * an upper bound while early stopping can still end classes sooner. The line is printed when a class ends
- * and, during a class, at most every `everySeconds`.
+ * an upper bound while early stopping can still end classes sooner. The line is printed when a trained
+ * class ends and, during a class, at most every `everySeconds`.
  */
 import type { Logger } from "../runner/logger.ts";
 
@@ -45,7 +45,8 @@ export class TrainingProgress {
     if (skipped) this.#total -= this.#left.get(cls) ?? 0;
     this.#left.set(cls, 0);
     this.#finished++;
-    this.#print();
+    // A skipped class says so in its own line; the progress line is for work done.
+    if (!skipped) this.#print();
   }
 
   /** Seconds to go at the rate so far (null before any work). */
