@@ -2,10 +2,12 @@
  * Identical maths: the same weights and data give the same log-likelihood in echoflow and in the PyTorch
  * peer (`torch_esn_flow.py`), to 1e-4 relative per sequence.
  *
- * echoflow's weights are exported under the peer's `state_dict` names ({@link torchName}; the peer's
- * `nn.Linear` stores `[out, in]`, echoflow's `Linear` `[in, out]`, so those are transposed), with the
- * sparse reservoir, W_fb and a zero-padded batch; `peer_logp.py` loads them into the peer's own `DynFlow`
- * and `esn_states` in float64 and prints log p of every sequence. The tolerance: echoflow computes in
+ * The bench's check (`--check_peer`, {@link checkAgainstPeer}) hands the peer the checkpoint file echoflow
+ * writes (safetensors) and a batch file; `peer_logp.py` reads them with `read_checkpoint.py` (written from
+ * the format's specification), maps echoflow's names to the peer's `state_dict` (the peer's `nn.Linear`
+ * stores `[out, in]`, echoflow's `Linear` `[in, out]`, so those are transposed), loads them into the peer's
+ * own `DynFlow` and `esn_states` in float64 and prints log p of every sequence. {@link exportForPeer} is
+ * the older JSON hand-off with the names mapped here ({@link torchName}), which `peer_logp.py` still reads. The tolerance: echoflow computes in
  * float32 (relative rounding ~6e-8 per op) over ~10 frames of 40 dimensions through 8 couplings and a
  * 1000-state recurrence; the observed error is ~1e-6, and a wrong formula (mask order, a missing
  * rescale, a transposed weight) misses by far more than 1e-4.
@@ -15,6 +17,11 @@ import { SequenceBatch } from "../lib/data/sequences.ts";
 import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
 import { EchoStateNetwork } from "../lib/esn.ts";
 import type { Rng } from "../lib/rng.ts";
+import { adam } from "../lib/runner/adam.ts";
+import { saveCheckpoint } from "../lib/runner/checkpoint.ts";
+import { join, writeFileAtomic } from "../lib/runner/run_dir.ts";
+import { encodeSafetensors } from "../lib/runner/safetensors.ts";
+import type { DensityModel } from "../lib/runner/types.ts";
 import { benchConfig } from "./measure.ts";
 
 export const CHECK_TOLERANCE = 1e-4;
@@ -111,8 +118,73 @@ export interface CheckResult {
 }
 
 /**
+ * Writes `model` as an echoflow checkpoint (the file a run saves, safetensors) and `batch` as a safetensors
+ * file of `x` `[T, B, D]` (zero-padded, time-major) and `lengths` `[B]`: what `peer_logp.py` reads in its
+ * checkpoint mode.
+ */
+export async function writePeerFiles(
+  model: DynamicModel,
+  batch: SequenceBatch,
+  esnDim: number,
+  rng: Rng,
+  checkpoint: string,
+  batchFile: string,
+): Promise<void> {
+  const optimizer = adam(1e-4);
+  try {
+    await saveCheckpoint(
+      checkpoint,
+      {
+        experiment: "bench",
+        config: benchConfig(esnDim),
+        epoch: 0,
+        step: 0,
+        best: {},
+        rng: rng.state(),
+        backend: null,
+      },
+      model as unknown as DensityModel,
+      optimizer,
+    );
+  } finally {
+    optimizer.dispose();
+  }
+  const x = batch.paddedHost();
+  await writeFileAtomic(
+    batchFile,
+    encodeSafetensors([
+      { name: "x", dtype: "F32", shape: [batch.maxLength, batch.size, batch.frameDim], data: x },
+      { name: "lengths", dtype: "I32", shape: [batch.size], data: Int32Array.from(batch.lengths) },
+    ], {}),
+  );
+}
+
+/** Runs `peer_logp.py` on `args` (after the peer script); its per-sequence log-likelihoods and torch version. */
+export async function peerLogp(
+  python: string,
+  peerScript: string,
+  args: readonly string[],
+): Promise<{ logp: number[]; torch: string }> {
+  const script = decodeURIComponent(new URL("./peer_logp.py", import.meta.url).pathname);
+  const out = await new Deno.Command(python, {
+    args: [script, peerScript, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  if (out.code !== 0) {
+    throw new Error(
+      `peer_logp.py failed (exit code ${out.code}): ${dec.decode(out.stderr).trim().split("\n").pop()}`,
+    );
+  }
+  return JSON.parse(dec.decode(out.stdout).trim().split("\n").pop()!);
+}
+
+/**
  * Randomises the shared slope rescale (initialised to 1, which would hide a misplaced rescale), then
- * compares per-sequence log-likelihoods of `seqs` with the peer's. Throws when `peer_logp.py` fails.
+ * compares per-sequence log-likelihoods of `seqs` with the peer's, which loads the model from the
+ * checkpoint file echoflow writes ({@link writePeerFiles}). Throws when `peer_logp.py` fails.
  */
 export async function checkAgainstPeer(
   model: DynamicModel,
@@ -123,35 +195,23 @@ export async function checkAgainstPeer(
 ): Promise<CheckResult> {
   const rescale = model.parameters().find(([n]) => n === "density/flow/0/rescale")?.[1];
   if (!rescale) throw new Error("peer_check: the model has no density/flow/0/rescale parameter");
+  if (!(model.encoder instanceof EchoStateNetwork)) {
+    throw new Error("peer_check: the model's encoder must be an ESN");
+  }
   const d = rescale.shape[0];
   rescale.assign(tf.tensor1d(Array.from({ length: d }, () => 0.5 + rng.uniform())));
   const batch = SequenceBatch.fromSequences(seqs, model.frameDim);
-  const file = await Deno.makeTempFile({ prefix: "echoflow_peer_check_", suffix: ".json" });
+  const dir = await Deno.makeTempDir({ prefix: "echoflow_peer_check_" });
   try {
     const lp = model.logProb(batch);
     const ours = Array.from(await lp.data());
     lp.dispose();
-    await Deno.writeTextFile(file, JSON.stringify(await exportForPeer(model, batch)));
-    const script = decodeURIComponent(new URL("./peer_logp.py", import.meta.url).pathname);
-    const out = await new Deno.Command(python, {
-      args: [script, peerScript, file],
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    const dec = new TextDecoder();
-    if (out.code !== 0) {
-      throw new Error(
-        `peer_logp.py failed (exit code ${out.code}): ${dec.decode(out.stderr).trim().split("\n").pop()}`,
-      );
-    }
-    const res = JSON.parse(dec.decode(out.stdout).trim().split("\n").pop()!) as {
-      logp: number[];
-      torch: string;
-    };
+    const [ckpt, data] = [join(dir, "model.ckpt"), join(dir, "batch.safetensors")];
+    await writePeerFiles(model, batch, model.encoder.esnDim, rng, ckpt, data);
+    const res = await peerLogp(python, peerScript, [ckpt, data]);
     return { ours, theirs: res.logp, maxRelErr: maxRelativeError(ours, res.logp), torch: res.torch };
   } finally {
     batch.dispose();
-    await Deno.remove(file).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

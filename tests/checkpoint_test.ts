@@ -1,8 +1,10 @@
 /**
- * Checkpoints: exact round trip of weights and optimizer state, refusal of truncated, corrupt and
- * mismatched files with errors naming the file, and atomic writes.
+ * Checkpoints: the safetensors layout, exact round trip of weights and optimizer state, files of format 1
+ * still read, refusal of truncated, corrupt and mismatched files with errors naming the file, and atomic
+ * writes.
  */
 import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../lib/backend.ts";
 import { arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
@@ -18,6 +20,7 @@ import {
 } from "../lib/runner/checkpoint.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { writeFileAtomic } from "../lib/runner/run_dir.ts";
+import { encodeSafetensors } from "../lib/runner/safetensors.ts";
 import { trainStep } from "../lib/runner/train_step.ts";
 
 await selectBackend("wasm");
@@ -36,6 +39,22 @@ const META = {
   best: { val_nll: 1.5 },
   backend: "wasm",
 };
+
+/** The safetensors header length N (the file's first 8 bytes). */
+const headerLength = (b: Uint8Array) => Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
+
+/**
+ * `bytes` with its checksum recomputed by the documented rule, written here from the format's description:
+ * CRC-32 of the whole file with the 8 hex digits after `"checksum":"crc32:` counted as ASCII zeros.
+ */
+function withChecksum(bytes: Uint8Array): Uint8Array {
+  const key = '"checksum":"crc32:';
+  const at = new TextDecoder().decode(bytes.subarray(0, 8 + headerLength(bytes))).indexOf(key) + key.length;
+  const out = bytes.slice();
+  out.set(new TextEncoder().encode("00000000"), at);
+  out.set(new TextEncoder().encode(crc32(out).toString(16).padStart(8, "0")), at);
+  return out;
+}
 
 function trained(dim = 3, steps = 3): { model: GaussianModel; opt: tf.Optimizer } {
   const model = new GaussianModel(dim), opt = tf.train.adam(0.1);
@@ -90,6 +109,114 @@ Deno.test("checkpoint round trip restores weights and optimizer state exactly", 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a checkpoint is a safetensors file: group-prefixed tensors, metadata strings, checksum first", async () => {
+  const dir = await Deno.makeTempDir();
+  const a = trained();
+  await saveCheckpoint(`${dir}/a.ckpt`, { ...META, rng: rng.state(), wall_s: 2.5 }, a.model, a.opt);
+  const bytes = Deno.readFileSync(`${dir}/a.ckpt`);
+  // Read by the specification alone: u64 header length, JSON header, then the buffer.
+  const n = headerLength(bytes);
+  assert.equal(n % 8, 0, "the header is padded so the buffer starts 8-aligned");
+  const text = new TextDecoder().decode(bytes.subarray(8, 8 + n));
+  assert.ok(text.startsWith('{"__metadata__":{"checksum":"crc32:'), text.slice(0, 50));
+  const header = JSON.parse(text);
+  const meta = header.__metadata__ as Record<string, string>;
+  assert.ok(Object.values(meta).every((v) => typeof v === "string"));
+  assert.deepEqual(
+    [meta.format, meta.format_version, meta.experiment, meta.epoch, meta.step, meta.optimizer_class],
+    ["echoflow", "2", "demo", "2", "7", "Adam"],
+  );
+  assert.deepEqual(JSON.parse(meta.config), { lr: 0.1 });
+  assert.deepEqual(JSON.parse(meta.best), { val_nll: 1.5 });
+  assert.deepEqual(JSON.parse(meta.rng), rng.state());
+  assert.equal(JSON.parse(meta.wall_s), 2.5);
+  const names = Object.keys(header).filter((k) => k !== "__metadata__");
+  assert.deepEqual(names.filter((k) => k.startsWith("params/")), [
+    "params/mean",
+    "params/log_diag",
+    "params/lower",
+  ]);
+  assert.ok(names.includes("optimizer/iter"));
+  assert.deepEqual(names.filter((k) => k.startsWith("optimizer_extra/")), [
+    "optimizer_extra/accBeta1",
+    "optimizer_extra/accBeta2",
+  ]);
+  const ws = await a.opt.getWeights();
+  assert.deepEqual(JSON.parse(meta.optimizer_order), ws.map((w) => w.name));
+  // The moments are tensors of their own, little-endian float32 at their offsets.
+  const start = 8 + n;
+  for (const w of ws) {
+    const e = header[`optimizer/${w.name}`];
+    assert.deepEqual(e.shape, w.tensor.shape);
+    const raw = bytes.slice(start + e.data_offsets[0], start + e.data_offsets[1]).buffer;
+    assert.equal(e.dtype, w.tensor.dtype === "int32" ? "I32" : "F32");
+    const got = e.dtype === "I32" ? new Int32Array(raw) : new Float32Array(raw);
+    assert.deepEqual([...got], [...(await w.tensor.data())], w.name);
+    if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
+  }
+  const ends = names.map((k) => header[k].data_offsets[1]);
+  assert.equal(Math.max(...ends), bytes.length - start, "the tensors cover the buffer");
+  disposeModule(a.model);
+  a.opt.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checkpoints of format 1 (echoflow's own layout before safetensors) still load and restore", async (t) => {
+  const fixture = new URL("./fixtures/checkpoint_v1.ckpt", import.meta.url).pathname;
+  type Saved = { name: string; shape: number[]; dtype: string; values: number[] };
+  const want = JSON.parse(
+    Deno.readTextFileSync(new URL("./fixtures/checkpoint_v1.json", import.meta.url)),
+  ) as {
+    meta: Record<string, unknown>;
+    tensors: Record<"params" | "buffers" | "optimizer" | "optimizerExtra", Saved[]>;
+  };
+  const ckpt = await loadCheckpoint(fixture);
+  const { tensors: _entries, ...meta } = ckpt.header;
+  assert.deepEqual(meta, want.meta);
+  for (const g of ["params", "buffers", "optimizer", "optimizerExtra"] as const) {
+    assert.deepEqual(
+      ckpt.tensors[g].map((x) => ({ name: x.name, shape: x.shape, dtype: x.dtype, values: [...x.data] })),
+      want.tensors[g],
+      g,
+    );
+  }
+  const model = new GaussianModel(3), opt = tf.train.adam(0.1);
+  await restoreCheckpoint(ckpt, "demo", model, opt);
+  assert.deepEqual(
+    model.parameters().map(([n, v]) => [n, [...v.dataSync()]]),
+    want.tensors.params.map((p) => [p.name, p.values]),
+  );
+  await t.step("saved again, it is format 2 with the same contents", async () => {
+    const dir = await Deno.makeTempDir();
+    await saveCheckpoint(`${dir}/b.ckpt`, { ...want.meta, rng: ckpt.header.rng } as never, model, opt);
+    const again = await loadCheckpoint(`${dir}/b.ckpt`);
+    assert.equal(new TextDecoder().decode(Deno.readFileSync(`${dir}/b.ckpt`).subarray(8, 9)), "{");
+    for (const g of ["params", "buffers", "optimizer", "optimizerExtra"] as const) {
+      assert.deepEqual(
+        again.tensors[g].map((x) => [x.name, [...x.data]]),
+        want.tensors[g].map((x) => [x.name, x.values]),
+      );
+    }
+    await Deno.remove(dir, { recursive: true });
+  });
+  await t.step("a damaged format-1 file is still refused", async () => {
+    const dir = await Deno.makeTempDir();
+    const bytes = Deno.readFileSync(fixture);
+    Deno.writeFileSync(`${dir}/cut.ckpt`, bytes.subarray(0, bytes.length - 100));
+    await assert.rejects(
+      () => loadCheckpoint(`${dir}/cut.ckpt`),
+      /file has \d+ bytes, its header expects \d+/,
+    );
+    const bad = bytes.slice();
+    bad[bytes.length - 40] ^= 0x10;
+    Deno.writeFileSync(`${dir}/bad.ckpt`, bad);
+    await assert.rejects(() => loadCheckpoint(`${dir}/bad.ckpt`), /"[^"]*bad\.ckpt": checksum mismatch/);
+    await Deno.remove(dir, { recursive: true });
+  });
+  disposeModule(model);
+  opt.dispose();
+});
+
 Deno.test("the early-stopping state round-trips through the header", async () => {
   const dir = await Deno.makeTempDir();
   const a = trained(3, 1);
@@ -134,26 +261,72 @@ Deno.test("damaged or mismatched checkpoints are refused with the file named", a
     opt.dispose();
   };
   await t.step("truncated", async () => {
-    for (const keep of [bytes.length - 1, bytes.length - 13, 100, 10]) {
+    for (const keep of [bytes.length - 1, bytes.length - 13, 100, 10, 5]) {
       Deno.writeFileSync(`${dir}/cut.ckpt`, bytes.subarray(0, keep));
       await refuses(
         `${dir}/cut.ckpt`,
-        keep >= 24 ? /file has \d+ bytes, its header expects \d+/ : /only 10 bytes/,
+        keep >= 9 ? /file has \d+ bytes, its header expects (at least )?\d+ \(truncated/ : /only 5 bytes/,
       );
     }
   });
   await t.step("a flipped byte anywhere", async () => {
-    for (const at of [30, bytes.length - 40, bytes.length - 20]) {
+    const header = new TextDecoder().decode(bytes.subarray(0, 8 + headerLength(bytes)));
+    const at = [
+      header.indexOf('"epoch":"2"') + 9, // the metadata: a flip here would change the epoch
+      header.indexOf('"params/mean"') + 3, // the tensor index
+      header.indexOf('"data_offsets":[') + 16,
+      bytes.length - 40, // the tensor data
+      bytes.length - 1,
+      3, // the header length: now far beyond the file
+    ];
+    for (const i of at) {
       const bad = bytes.slice();
-      bad[at] ^= 0x10;
+      bad[i] ^= 0x10;
       Deno.writeFileSync(`${dir}/bad.ckpt`, bad);
-      await refuses(`${dir}/bad.ckpt`, /checksum mismatch/);
+      await refuses(`${dir}/bad.ckpt`, /checksum mismatch \(the file is corrupt\)/);
     }
+    // A flip in the checksum's own key leaves a header without one.
+    const bad = bytes.slice();
+    bad[header.indexOf('"checksum"') + 2] ^= 0x10;
+    Deno.writeFileSync(`${dir}/bad.ckpt`, bad);
+    await refuses(`${dir}/bad.ckpt`, /the header has no echoflow checksum/);
   });
   await t.step("not a checkpoint, or missing", async () => {
     Deno.writeTextFileSync(`${dir}/x.ckpt`, '{ "json": "instead", "of": "a checkpoint" }');
     await refuses(`${dir}/x.ckpt`, /not an echoflow checkpoint/);
     await refuses(`${dir}/missing.ckpt`, /no such file/);
+    // A well-formed safetensors file that echoflow did not write.
+    const foreign = encodeSafetensors(
+      [{ name: "w", dtype: "F32", shape: [2], data: new Float32Array(2) }],
+      {},
+    );
+    Deno.writeFileSync(`${dir}/foreign.ckpt`, foreign);
+    await refuses(
+      `${dir}/foreign.ckpt`,
+      /no echoflow checksum .*safetensors file that echoflow did not write/,
+    );
+  });
+  await t.step("intact files that break a rule (the checksum made to match)", async () => {
+    const cases: [string, string, RegExp][] = [
+      [
+        '"format_version":"2"',
+        '"format_version":"3"',
+        /format version 3, this echoflow reads versions 1 and 2/,
+      ],
+      ['"epoch":"2"', '"epoch":"x"', /metadata "epoch" is not valid JSON/],
+      ['"experiment":"demo"', '"experimenx":"demo"', /metadata "experiment" is missing/],
+      ['"params/mean"', '"paramz/mean"', /tensor "paramz\/mean" is in no group/],
+      ['"dtype":"F32"', '"dtype":"F64"', /dtype "F64"; echoflow reads F32 and I32/],
+    ];
+    const end = 8 + headerLength(bytes), text = new TextDecoder().decode(bytes.subarray(0, end));
+    for (const [from, to, re] of cases) {
+      assert.ok(text.includes(from) && from.length === to.length, from);
+      const edited = bytes.slice();
+      edited.set(new TextEncoder().encode(text.replace(from, to)));
+      edited.set(withChecksum(edited));
+      Deno.writeFileSync(`${dir}/edited.ckpt`, edited);
+      await refuses(`${dir}/edited.ckpt`, re);
+    }
   });
   await t.step("another experiment or optimizer", async () => {
     const m = new GaussianModel(3), o = tf.train.adam(0.1);

@@ -5,10 +5,11 @@
  *   report.md                    the comparison table, then per variant its classes, confusion and samples
  *   confusion_<variant>.csv      counts, rows true class, columns predicted class
  *   confusion_<variant>.png      the same as row fractions, labelled heatmap
+ *   curves_<variant>.png         NLL against epoch of every class run, one panel per class
  *   noise_accuracy.png           accuracy against SNR per noise type and variant (with noisy test sets)
  */
-import { writePng } from "../plot/mod.ts";
-import { join, writeFileAtomic, writeJsonAtomic } from "../runner/run_dir.ts";
+import { writeClassCurves, writePng } from "../plot/mod.ts";
+import { exists, join, writeFileAtomic, writeJsonAtomic } from "../runner/run_dir.ts";
 import { noisePicture, type NoiseResult, noiseTable } from "./noise_report.ts";
 import {
   comparisonTable,
@@ -59,11 +60,23 @@ export async function writeClassifierReport(
     await writeFileAtomic(csv, new TextEncoder().encode(confusionCsv(report)));
     await writePng(png, confusionPicture(report));
     files.push(csv, png);
+    // The training curves of variants whose class runs live here (not of reports computed elsewhere).
+    const classDirs = report.classes.map((c) => join(runDir, "models", report.variant, c));
+    const curves = classDirs.some(exists) ? join(runDir, `curves_${report.variant}.png`) : null;
+    if (curves) {
+      const classes = report.classes.map((c, i) => ({
+        title: c,
+        metricsPath: join(classDirs[i], "metrics.jsonl"),
+      }));
+      await writeClassCurves(curves, classes, `${report.variant}: NLL against epoch, per class`);
+      files.push(curves);
+    }
     entries.push({
       ...report,
       files: {
         confusion_csv: rel(runDir, csv),
         confusion_png: rel(runDir, png),
+        ...(curves ? { curves_png: rel(runDir, curves) } : {}),
         samples: pictures.map((p) => rel(runDir, p)),
       },
     });
@@ -98,6 +111,7 @@ export async function writeClassifierReport(
     md.push(`## ${e.variant}`, "", `Decision rule: \`${e.decision_rule}\`.`, "", perClassTable(e));
     md.push(`Confusion matrix: [${e.files.confusion_csv}](${e.files.confusion_csv})`, "");
     md.push(`![confusion ${e.variant}](${e.files.confusion_png})`, "");
+    if (e.files.curves_png) md.push(`Training curves: ![curves ${e.variant}](${e.files.curves_png})`, "");
     for (const s of e.files.samples) md.push(`![samples](${s})`, "");
   }
   const markdown = join(runDir, "report.md");

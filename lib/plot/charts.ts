@@ -3,7 +3,7 @@
  * curves). Each returns a new {@link Canvas}; write it with `writePng` or combine several with `panels`.
  */
 import { Axes, MARGIN, padRange, type Range } from "./axes.ts";
-import { Canvas, PALETTE, type RGB } from "./canvas.ts";
+import { Canvas, GREY, PALETTE, type RGB } from "./canvas.ts";
 import { finiteRange, viridis } from "./colormap.ts";
 import { textWidth } from "./font.ts";
 
@@ -109,13 +109,58 @@ export interface Series {
   readonly color?: RGB;
 }
 
-/** Options of {@link linePlot}. */
-export interface LinePlotOptions extends ChartOptions {
-  /** Corner of the legend, on the right (default `top`). */
-  readonly legend?: "top" | "bottom";
+/** A vertical dashed line at `x` (the best epoch, early stopping), named in the legend. */
+export interface Mark {
+  readonly name: string;
+  readonly x: number;
+  readonly color?: RGB;
 }
 
-/** Line plot of several series with ticks and a legend (top or bottom right). */
+/** Options of {@link linePlot}. */
+export interface LinePlotOptions extends ChartOptions {
+  /**
+   * Corner of the legend, on the right (default `top`); `auto`: the corner (top right, bottom right, top
+   * left, bottom left, in this order of preference) that covers the fewest data points; `none`: no legend.
+   */
+  readonly legend?: "top" | "bottom" | "auto" | "none";
+  /** Data range of the x axis (default: the series' range). */
+  readonly xRange?: readonly [number, number];
+  /** Data range of the y axis (default: the series' finite range, padded by 5%); points outside are clipped. */
+  readonly yRange?: readonly [number, number];
+  /** Vertical dashed lines, drawn under the series. */
+  readonly marks?: readonly Mark[];
+}
+
+/** Colour of the k-th series when it has none. */
+const colorOf = (s: { color?: RGB }, k: number): RGB => s.color ?? PALETTE[k % PALETTE.length];
+
+/**
+ * A legend box: one line per series (a short bar in its colour) and per mark (a dashed bar), right-aligned
+ * at `right`, from `top` down; returns its height.
+ */
+export function drawLegend(
+  canvas: Canvas,
+  right: number,
+  top: number,
+  series: readonly Series[],
+  marks: readonly Mark[] = [],
+): number {
+  const names = [...series.map((s) => s.name), ...marks.map((m) => m.name)];
+  const w = Math.max(0, ...names.map((n) => textWidth(n))) + 22;
+  series.forEach((s, k) => {
+    const x = right - w, y = top + 11 * k;
+    canvas.fillRect(x, y + 2, 12, 3, colorOf(s, k));
+    canvas.text(x + 16, y, s.name);
+  });
+  marks.forEach((m, k) => {
+    const x = right - w, y = top + 11 * (series.length + k);
+    for (let i = 0; i < 12; i += 4) canvas.fillRect(x + i, y + 3, 2, 1, m.color ?? GREY);
+    canvas.text(x + 16, y, m.name);
+  });
+  return 11 * names.length;
+}
+
+/** Line plot of several series with ticks, optional vertical marks and a legend (see `legend`). */
 export function linePlot(series: readonly Series[], opts: LinePlotOptions = {}): Canvas {
   for (const s of series) {
     if (s.x.length !== s.y.length) {
@@ -123,27 +168,62 @@ export function linePlot(series: readonly Series[], opts: LinePlotOptions = {}):
     }
   }
   const xs = series.flatMap((s) => s.x), ys = series.flatMap((s) => s.y);
-  const [xMin, xMax] = padRange(...finiteRange(xs), 0);
-  const [yMin, yMax] = padRange(...finiteRange(ys));
+  const [xMin, xMax] = opts.xRange ?? padRange(...finiteRange(xs), 0);
+  const [yMin, yMax] = opts.yRange ?? padRange(...finiteRange(ys));
   const canvas = new Canvas(opts.width ?? 480, opts.height ?? 320);
   const ax = new Axes(canvas, { xMin, xMax, yMin, yMax });
+  const marks = opts.marks ?? [];
+  for (const m of marks) {
+    const x = Math.round(ax.px(m.x));
+    for (let y = ax.y0; y < ax.y0 + ax.h; y += 6) {
+      if (ax.inside(x, y)) canvas.fillRect(x, y, 1, 3, m.color ?? GREY);
+    }
+  }
+  // Lines are clipped to the plot box: a y range narrower than the data must not draw over the ticks.
+  const plot = (px: number, py: number, c: RGB, size: number) => {
+    const r = (size - 1) / 2;
+    for (let dy = -r; dy <= r; dy++) {
+      for (let dx = -r; dx <= r; dx++) {
+        if (ax.inside(Math.round(px + dx), Math.round(py + dy))) canvas.set(px + dx, py + dy, c);
+      }
+    }
+  };
   series.forEach((s, k) => {
-    const color = s.color ?? PALETTE[k % PALETTE.length];
+    const color = colorOf(s, k);
     for (let i = 0; i < s.x.length; i++) {
       if (!Number.isFinite(s.y[i])) continue;
       const [x, y] = [ax.px(s.x[i]), ax.py(s.y[i])];
       if (i > 0 && Number.isFinite(s.y[i - 1])) {
-        canvas.line(ax.px(s.x[i - 1]), ax.py(s.y[i - 1]), x, y, color, 2);
-      } else canvas.fillRect(x - 1, y - 1, 3, 3, color);
+        const [x0, y0] = [ax.px(s.x[i - 1]), ax.py(s.y[i - 1])];
+        const steps = Math.max(1, Math.ceil(Math.max(Math.abs(x - x0), Math.abs(y - y0))));
+        for (let j = 0; j <= steps; j++) {
+          plot(x0 + ((x - x0) * j) / steps, y0 + ((y - y0) * j) / steps, color, 2);
+        }
+      } else plot(x, y, color, 5); // a point alone (a first or only evaluation): large enough to see
     }
   });
-  const legendW = Math.max(0, ...series.map((s) => textWidth(s.name))) + 22;
-  const top = opts.legend === "bottom" ? MARGIN.top + ax.h - 6 - 11 * series.length : MARGIN.top + 6;
-  series.forEach((s, k) => {
-    const x = MARGIN.left + ax.w - legendW, y = top + 11 * k;
-    canvas.fillRect(x, y + 2, 12, 3, s.color ?? PALETTE[k % PALETTE.length]);
-    canvas.text(x + 16, y, s.name);
-  });
+  if (opts.legend !== "none") {
+    const names = [...series.map((s) => s.name), ...marks.map((m) => m.name)];
+    const boxW = Math.max(0, ...names.map((t) => textWidth(t))) + 22, boxH = 11 * names.length;
+    const [left, right] = [MARGIN.left + 6 + boxW, MARGIN.left + ax.w];
+    const [top, bottom] = [MARGIN.top + 6, MARGIN.top + ax.h - 6 - boxH];
+    // How many data points a legend box with right edge `r` and top row `y` would cover.
+    const covered = ([r, y]: readonly number[]) =>
+      series.reduce((k, s) =>
+        k + s.x.filter((x, i) => {
+          const [px, py] = [ax.px(x), ax.py(s.y[i])];
+          return px >= r - boxW - 2 && px <= r + 2 && py >= y - 2 && py <= y + boxH + 2;
+        }).length, 0);
+    // `auto`: the first corner, in this order, that covers the fewest points.
+    const corners = opts.legend === "bottom"
+      ? [[right, bottom]]
+      : opts.legend === "auto"
+      ? [[right, top], [right, bottom], [left, top], [left, bottom]]
+      : [[right, top]];
+    const counts = corners.map(covered);
+    const [r, y] = corners[counts.indexOf(Math.min(...counts))];
+    drawLegend(canvas, r, y, series, marks);
+  }
   ax.decorate(opts);
   return canvas;
 }

@@ -144,7 +144,10 @@ export function imageGrid(
   return canvas;
 }
 
-/** Canvases side by side (`perRow` per row, default all), each under its title, on a white page. */
+/**
+ * Canvases side by side (`perRow` per row, default all), each under its title, on a white page; each row is
+ * as tall as its tallest canvas.
+ */
 export function panels(
   items: readonly { readonly canvas: Canvas; readonly title?: string }[],
   opts: { readonly perRow?: number; readonly pad?: number; readonly title?: string } = {},
@@ -153,11 +156,16 @@ export function panels(
   const perRow = Math.min(items.length, opts.perRow ?? items.length), pad = opts.pad ?? 8;
   const cellW = Math.max(...items.map((p) => p.canvas.width));
   const titleH = items.some((p) => p.title) ? GLYPH_H + 6 : 0;
-  const cellH = Math.max(...items.map((p) => p.canvas.height)) + titleH;
-  const top = opts.title ? GLYPH_H + 8 : 0, nRows = Math.ceil(items.length / perRow);
-  const canvas = new Canvas(pad + perRow * (cellW + pad), top + pad + nRows * (cellH + pad));
+  const nRows = Math.ceil(items.length / perRow);
+  const rowH = Array.from(
+    { length: nRows },
+    (_, r) => Math.max(...items.slice(r * perRow, (r + 1) * perRow).map((p) => p.canvas.height)) + titleH,
+  );
+  const top = opts.title ? GLYPH_H + 8 : 0;
+  const rowY = rowH.map((_, r) => top + pad + rowH.slice(0, r).reduce((a, h) => a + h + pad, 0));
+  const canvas = new Canvas(pad + perRow * (cellW + pad), rowY[nRows - 1] + rowH[nRows - 1] + pad);
   items.forEach((p, k) => {
-    const x = pad + (k % perRow) * (cellW + pad), y = top + pad + Math.floor(k / perRow) * (cellH + pad);
+    const x = pad + (k % perRow) * (cellW + pad), y = rowY[Math.floor(k / perRow)];
     if (p.title) canvas.textCentered(x + cellW / 2, y, p.title);
     canvas.blit(p.canvas, x + Math.floor((cellW - p.canvas.width) / 2), y + titleH);
   });

@@ -1,8 +1,9 @@
 /**
  * Saving and restoring training state: model parameters and buffers, optimizer state, epoch, step, best
- * metrics, resolved config and RNG state, in one self-checking file ({@link encodeCheckpoint}) written
- * atomically. Loading refuses, with an error naming the file, a truncated or corrupt file, a checkpoint
- * of another experiment or optimizer, and parameters whose names or shapes differ from the model's.
+ * metrics, resolved config and RNG state, in one safetensors file with a checksum
+ * ({@link encodeCheckpoint}), written atomically; files of echoflow's earlier format 1 are still read.
+ * Loading refuses, with an error naming the file, a truncated or corrupt file, a checkpoint of another
+ * experiment or optimizer, and parameters whose names or shapes differ from the model's.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { NamedTensors } from "../nn/module.ts";

@@ -10,12 +10,14 @@
  * resuming a stopped run trains nothing more).
  *
  * The run directory gets `config.json`, `metrics.jsonl` (every metric record; appended on resume),
- * `summary.json`, the checkpoints and `sample_dir`.
+ * `summary.json`, the checkpoints, `sample_dir` and `curves.png` (NLL and learning rate against epoch,
+ * redrawn from `metrics.jsonl` after every evaluation: `lib/plot/run_curves.ts`).
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "../backend.ts";
 import { type Config, configChanges, ConfigError, type ConfigSchema } from "../config.ts";
 import { disposeModule } from "../nn/module.ts";
+import { writeRunCurves } from "../plot/run_curves.ts";
 import { Rng } from "../rng.ts";
 import {
   type Checkpoint,
@@ -59,6 +61,9 @@ export interface ExperimentOptions extends RunOptions {
 }
 
 type Best = Record<string, number | null>;
+
+/** The curves picture in the run directory. */
+const CURVES = "curves.png";
 
 /** Prefixes the metrics of `r` with `prefix_` (`val_nll`, `test_bpd`, ...). */
 function prefixed(prefix: string, r: EvalResult): Best {
@@ -112,7 +117,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     const lock = acquireRunLock(this.runDir, (m) => log.warn(`${this.runDir}: ${m}`));
     try {
       if (this.opts.fresh) {
-        const files = ["config.json", "metrics.jsonl", "summary.json", LAST_CHECKPOINT, "best.ckpt"];
+        const files = ["config.json", "metrics.jsonl", "summary.json", LAST_CHECKPOINT, "best.ckpt", CURVES];
         // Only what lies in the run directory: a sample_dir or checkpoint_path elsewhere is the user's.
         const inside = [this.bestPath, this.sampleDir].filter((p) => p.startsWith(`${this.runDir}/`));
         for (const f of [...files.map((f) => join(this.runDir, f)), ...inside]) {
@@ -210,6 +215,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
           best = await this.#evaluate(model, optimizer, data, epoch, step, best, rng);
           // Logged before last.ckpt: a process that dies in between redoes this epoch, dropping the record.
           if (monitor.stopped) stoppedEpoch = this.#stopEarly(epoch);
+          await this.#writeCurves();
         }
         if (c.sample_epochs !== null && epoch % c.sample_epochs === 0) {
           await this.#sample(model, data, epoch);
@@ -325,6 +331,17 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       return new EarlyStop(opts);
     }
     return new EarlyStop(opts, saved);
+  }
+
+  /** Redraws `curves.png` from `metrics.jsonl`; a picture that cannot be drawn is a warning, not a failure. */
+  async #writeCurves(): Promise<void> {
+    const base = this.runDir.replace(/\/+$/, "").split("/").pop();
+    const title = `${this.common.name || this.spec.name} (${base}): NLL and learning rate`;
+    try {
+      await writeRunCurves(join(this.runDir, "metrics.jsonl"), join(this.runDir, CURVES), { title });
+    } catch (e) {
+      this.opts.log.warn(`${CURVES} not updated: ${e instanceof Error ? e.message : e}`);
+    }
   }
 
   /** Logs that early stopping ends the run after `epoch`; returns `epoch`. */
