@@ -3,7 +3,8 @@
  * "SNF Glow 32L"): after Dequantize -> Normalize -> Logit, `num_blocks` blocks, each a Squeeze then
  * `block_size` steps of [ActNorm] -> 1 x 1 convolution -> affine coupling, with a SplitPrior between
  * blocks (28 x 28 x 1 -> 14 x 14 x 4 -> split to 2 channels -> 7 x 7 x 8). The 1 x 1 convolution is exact
- * (Glow: LU log-det of the C x C matrix) or self-normalizing. `--profile quick` uses 14 x 14 digits, one
+ * (Glow: LU log-det of the C x C matrix, no bias, as the reference's `Conv1x1`) or self-normalizing (with
+ * a bias, as the reference's `SelfNormConv(..., bias=True)`). `--profile quick` uses 14 x 14 digits, one
  * block of 4 steps and coupling width 64, so that it trains in minutes on a CPU.
  */
 import { bool, type Config, ConfigError, type Field, int } from "../lib/config.ts";
@@ -65,9 +66,10 @@ export function glowMnistModel(
     for (let k = 0; k < steps; k++) {
       if (cfg.actnorm) layers.push(new ActNorm(c));
       const geometry = { height: h, width: h, channels: c, kernel: 1 };
+      // The exact 1 x 1 convolution has no bias (the reference's Conv1x1); the self-normalizing one has.
       const conv = selfNorm
         ? new SelfNormConv(geometry, ctx.rng, selfNorm)
-        : new ExactConv(geometry, ctx.rng);
+        : new ExactConv(geometry, ctx.rng, { bias: false });
       layers.push(conv);
       if (selfNorm) snf.push(conv as SelfNormConv);
       layers.push(new GlowCoupling(c, width, ctx.rng));

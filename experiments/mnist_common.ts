@@ -14,7 +14,7 @@ import { bool, choice, type Config, ConfigError, type Field, float, int, str } f
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
 import { LearnableLeakyRelu, SmoothLeakyRelu, SplineActivation } from "../lib/flows/activations.ts";
-import type { Bijector } from "../lib/flows/bijector.ts";
+import type { Bijector, TrainingMode } from "../lib/flows/bijector.ts";
 import { ExactFC } from "../lib/flows/exact.ts";
 import { Flow } from "../lib/flows/flow.ts";
 import { StandardNormal } from "../lib/flows/normal.ts";
@@ -127,6 +127,7 @@ export function snfOptions(cfg: SnfCfg): SelfNormOptions {
 /**
  * The model: Dequantize -> Normalize -> Logit (noise from the run's rng), then `layers`, on a standard
  * normal over `latentShape`; with `imageShape`, the `[B, D]` pixel rows are first viewed as images.
+ * Layers with a training mode other than `selfNorm` (e.g. `ConvExp`) have it set by the model's loss too.
  */
 export function mnistModel(
   layers: readonly Bijector[],
@@ -138,7 +139,10 @@ export function mnistModel(
   const pre = imagePreprocessing(ctx.rng);
   const seq = new FlowSequential([...pre, ...layers]);
   const flow = new Flow(imageShape ? new Reshape(imageShape, seq) : seq, new StandardNormal(latentShape));
-  return new SelfNormFlowModel<VectorBatch>(flow, selfNorm);
+  const modeLayers = layers.filter((l): l is Bijector & TrainingMode =>
+    typeof (l as Partial<TrainingMode>).training === "boolean" && !selfNorm.includes(l as SelfNormalizing)
+  );
+  return new SelfNormFlowModel<VectorBatch>(flow, selfNorm, modeLayers);
 }
 
 /** Applies `inner` to `[B, D]` rows viewed as `[B, ...shape]`; inverse returns rows again. */

@@ -28,6 +28,15 @@ export interface Bijector extends Module {
   inverse(z: tf.Tensor, context?: tf.Tensor): Transformed;
 }
 
+/**
+ * A layer that computes differently while the training loss is computed (self-normalized gradients,
+ * fewer series terms, a power-iteration step). `training` is false by default and set only around the
+ * training loss (`withTraining` in selfnorm.ts); every other use (evaluation, sampling) sees false.
+ */
+export interface TrainingMode {
+  training: boolean;
+}
+
 /** Throws a clear error when `x` is not batch-first with the expected trailing shape. */
 export function checkShape(who: string, what: string, x: tf.Tensor, trailing: readonly number[]): void {
   const got = x.shape.slice(1);

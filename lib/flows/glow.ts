@@ -2,7 +2,9 @@
  * Glow building blocks (Kingma & Dhariwal 2018, "Glow: Generative Flow with Invertible 1x1
  * Convolutions") on NHWC images, as used by the Self-Normalizing Flows Glow experiments:
  *
- * - {@link Squeeze}: `[H, W, C] -> [H/2, W/2, 4C]`, each 2 x 2 block into channels; logDet 0.
+ * - {@link Squeeze}: `[H, W, C] -> [H/2, W/2, 4C]`, each 2 x 2 block into channels, in the reference's
+ *   channel order (`space_to_depth`: channel `4 c + 2 dy + dx` holds pixel (2i + dy, 2j + dx) of channel
+ *   c); logDet 0.
  * - {@link GlowCoupling}: affine coupling; the first C/2 channels x1 pass, the others become
  *   `x2 exp(log s) + t` with `(h_s, t) = NN(x1)`, `log s = 2 tanh(h_s / 2)`, logDet = sum log s.
  *   NN = conv3x3 -> ReLU -> conv1x1 -> ReLU -> zero-initialised conv3x3 scaled by exp(3 logs) (the
@@ -12,8 +14,12 @@
  *   inverse draws x2 from its own {@link Rng}, so it is a sampler, not a bijection.
  * - `ActNorm` (actnorm.ts) and the invertible 1 x 1 convolution (`ExactConv` with kernel 1, exact.ts).
  *
- * The reference splits the conditioner output into interleaved channels (h[:, ::2], h[:, 1::2]); here
- * it is split into halves, which differs only by a fixed permutation of the zero-initialised output layer.
+ * Kept apart from the reference on purpose (README, "Self-normalizing flows: differences from the
+ * original"): the reference splits the conditioner output into interleaved channels (h[:, ::2],
+ * h[:, 1::2]); here it is split into halves, which differs only by a fixed permutation of the output
+ * layer's channels (zero at initialisation, so the same initial distribution). The reference's output
+ * layer also keeps its bias and log-scale in one shared tensor (two `nn.Parameter`s over the same
+ * storage, both zero at initialisation); here they are two variables.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
@@ -33,8 +39,9 @@ export class Squeeze implements Bijector {
     if (x.rank !== 4 || h % 2 !== 0 || w % 2 !== 0) {
       throw new Error(`Squeeze: expected [B, H, W, C] with even H and W, got [${x.shape}]`);
     }
+    // [b, i, dy, j, dx, c] -> [b, i, j, c, dy, dx]: channel 4 c + 2 dy + dx.
     return tf.tidy(() => ({
-      y: tf.transpose(x.reshape([b, h / 2, 2, w / 2, 2, c]), [0, 1, 3, 2, 4, 5]).reshape([
+      y: tf.transpose(x.reshape([b, h / 2, 2, w / 2, 2, c]), [0, 1, 3, 5, 2, 4]).reshape([
         b,
         h / 2,
         w / 2,
@@ -51,7 +58,7 @@ export class Squeeze implements Bijector {
     }
     const c = c4 / 4;
     return tf.tidy(() => ({
-      y: tf.transpose(z.reshape([b, h, w, 2, 2, c]), [0, 1, 3, 2, 4, 5]).reshape([b, 2 * h, 2 * w, c]),
+      y: tf.transpose(z.reshape([b, h, w, c, 2, 2]), [0, 1, 4, 2, 5, 3]).reshape([b, 2 * h, 2 * w, c]),
       logDet: zeroLogDet(z),
     }));
   }

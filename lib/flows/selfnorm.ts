@@ -25,13 +25,13 @@ import type { NamedTensors } from "../nn/module.ts";
 import { slogdet } from "../linalg.ts";
 import { matMulFastGrad } from "../nn/linear.ts";
 import type { DensityModel } from "../runner/types.ts";
-import type { Bijector, Transformed } from "./bijector.ts";
+import type { Bijector, TrainingMode, Transformed } from "./bijector.ts";
 import type { Flow, FlowBatch } from "./flow.ts";
 import { ExactFC, type SquareInitOptions } from "./exact.ts";
 import { flatten2d, perExample } from "./per_example.ts";
 
 /** Switches shared by the self-normalizing layers; see {@link withTraining}. */
-export interface SelfNormalizing extends Bijector {
+export interface SelfNormalizing extends Bijector, TrainingMode {
   /** Forward uses the self-normalized surrogate (set only while computing the training loss). */
   training: boolean;
   /** Inverse uses `R` instead of the true inverse (fast sampling, as the reference samples). */
@@ -210,7 +210,7 @@ export class SelfNormFC implements SelfNormalizing {
 }
 
 /** Runs `fn` with `training` set on every layer, restoring the previous values afterwards. */
-export function withTraining<T>(layers: readonly SelfNormalizing[], fn: () => T): T {
+export function withTraining<T>(layers: readonly TrainingMode[], fn: () => T): T {
   const before = layers.map((l) => l.training);
   for (const l of layers) l.training = true;
   try {
@@ -223,17 +223,25 @@ export function withTraining<T>(layers: readonly SelfNormalizing[], fn: () => T)
 /**
  * A {@link Flow} with self-normalizing layers as a runner {@link DensityModel}: `logProb` is exact,
  * `loss` is `-mean(logProb)` with the layers in training mode (self-normalized gradient, reconstruction
- * penalty), i.e. the training step of the reference.
+ * penalty), i.e. the training step of the reference. `modeLayers` are other layers whose training mode
+ * is set with them (e.g. `ConvExp`: fewer series terms and a power-iteration step).
  */
 export class SelfNormFlowModel<B extends FlowBatch = FlowBatch> implements DensityModel<B> {
-  constructor(readonly flow: Flow, readonly selfNormLayers: readonly SelfNormalizing[]) {}
+  constructor(
+    readonly flow: Flow,
+    readonly selfNormLayers: readonly SelfNormalizing[],
+    readonly modeLayers: readonly TrainingMode[] = [],
+  ) {}
 
   logProb(batch: B): tf.Tensor1D {
     return this.flow.logProb(batch.x, batch.context);
   }
 
   loss(batch: B): tf.Scalar {
-    return withTraining(this.selfNormLayers, () => tf.tidy(() => tf.neg(tf.mean(this.logProb(batch)))));
+    return withTraining(
+      [...this.selfNormLayers, ...this.modeLayers],
+      () => tf.tidy(() => tf.neg(tf.mean(this.logProb(batch)))),
+    );
   }
 
   /** `n` samples; with `approximate` the layers invert with R (the reference's fast sampling). */

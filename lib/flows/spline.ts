@@ -3,15 +3,22 @@
  * Spline Flows", NeurIPS, Sec. 3.1 and App. A), with linear (identity) tails outside `[-B, B]`.
  *
  * K bins with widths w_k, heights h_k (softmax of the raw parameters, at least `minBinWidth` /
- * `minBinHeight`), knot derivatives d_k = minDerivative + softplus(raw) inside and d_0 = d_K = 1 at the
- * boundary so the tails join smoothly. In bin k, with xi = (x - x_k) / w_k and s_k = h_k / w_k:
+ * `minBinHeight`) and knot derivatives
+ *
+ *   d_k = minDerivative + softplus(raw_k + d*),   d* = log(e^(1 - minDerivative) - 1),   raw_0 = raw_K = 0,
+ *
+ * so d_0 = d_K = 1 at the boundary (the tails join smoothly) and, with raw parameters near 0, every
+ * interior d_k is near 1 too: the spline starts as (nearly) the identity. This is the reference's
+ * "initialize derivatives to 1" (`snf/layers/splines/rational_quadratic.py`, d* added to every padded raw
+ * derivative); adding c to the boundary knots only would start the interior knot slopes at
+ * softplus(0) = 0.69 instead. In bin k, with xi = (x - x_k) / w_k and s_k = h_k / w_k:
  *
  *   y = y_k + h_k (s_k xi^2 + d_k xi (1 - xi)) / (s_k + (d_{k+1} + d_k - 2 s_k) xi (1 - xi))
  *   dy/dx = s_k^2 (d_{k+1} xi^2 + 2 s_k xi (1 - xi) + d_k (1 - xi)^2) / (denominator)^2
  *
  * and the inverse solves the quadratic `a xi^2 + b xi + c = 0` by its numerically stable root
  * `xi = 2c / (-b - sqrt(b^2 - 4ac))` (paper eqs. 6-8). Parameters are per value (`individual`, as the
- * reference's FC experiments) or shared by all values; raw parameters start at N(0, 0.01^2) as there.
+ * reference's experiments) or shared by all values; raw parameters start at N(0, 0.01^2) as there.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
@@ -32,6 +39,8 @@ export interface SplineOptions {
 }
 
 const MIN_BIN_WIDTH = 1e-3, MIN_BIN_HEIGHT = 1e-3, MIN_DERIVATIVE = 1e-3;
+/** Added to every raw knot derivative: softplus(c) + MIN_DERIVATIVE = 1, the identity's slope. */
+export const DERIVATIVE_SHIFT = Math.log(Math.exp(1 - MIN_DERIVATIVE) - 1);
 
 /** Knot positions `[..., K + 1]` from raw bin sizes `[..., K]`, spanning exactly `[-B, B]`. */
 function knots(raw: tf.Tensor, minSize: number, bound: number): tf.Tensor {
@@ -99,13 +108,11 @@ export class SplineActivation implements Bijector {
   /** Knots `[P, K+1]` in x and y and derivatives `[P, K+1]` (P = dim, or 1 when shared). */
   #spline(): { xs: tf.Tensor; ys: tf.Tensor; ds: tf.Tensor } {
     const as2d = (v: tf.Variable) => (v.rank === 1 ? v.expandDims(0) : v);
-    const rawD = as2d(this.derivatives);
-    const inner = tf.add(tf.softplus(rawD), MIN_DERIVATIVE);
-    const one = tf.ones([rawD.shape[0], 1]);
+    const raw = tf.pad(as2d(this.derivatives), [[0, 0], [1, 1]]);
     return {
       xs: knots(as2d(this.widths), MIN_BIN_WIDTH, this.bound),
       ys: knots(as2d(this.heights), MIN_BIN_HEIGHT, this.bound),
-      ds: tf.concat([one, inner, one], 1),
+      ds: tf.add(tf.softplus(tf.add(raw, DERIVATIVE_SHIFT)), MIN_DERIVATIVE),
     };
   }
 
