@@ -8,6 +8,9 @@
  * after another, in `num_jobs` child processes (`--shard i/n --stage train` each), or on several machines
  * with `--shard i/n` into a shared run directory. Finished classes are skipped unless `--retrain`; an
  * interrupted class resumes from its `last.ckpt` when the command is run again with `--out RUN_DIR` (or `--resume RUN_DIR`).
+ * The stages (prepare, train, eval) are described once (`lib/launch/plan.ts`) and run by a launcher:
+ * `--launcher local` (this process, `num_jobs` children for training) or `--launcher slurm` (a preparation
+ * job, an array of class trainings, an evaluation job after them; `lib/launch/slurm.ts`).
  * Evaluate: every finished class model of every variant in the run directory scores every test segment
  * of the chosen classes; a segment gets `argmax_k log p(segment | k)` (no class prior, as the original;
  * `--use_prior` adds the log training frequency). Writes report.json, report.md, confusion_<model>.csv/png
@@ -37,7 +40,14 @@ import * as tf from "@tensorflow/tfjs";
 import { adam } from "../lib/runner/adam.ts";
 import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
-import { configArgs, runChildJobs } from "../lib/classify/jobs.ts";
+import { configArgs } from "../lib/classify/jobs.ts";
+import { submitPerClassRun } from "../lib/classify/launch_slurm.ts";
+import { CHILD_JOB_ENV } from "../lib/cli/args.ts";
+import { runStagesLocally } from "../lib/launch/local.ts";
+import { planStages, STAGE_CHOICES, type StageName, taskName } from "../lib/launch/plan.ts";
+import { recordTaskStart, writeClassList } from "../lib/launch/records.ts";
+import { shellSplit } from "../lib/launch/shell.ts";
+import { checkSlurmArgs, requireSbatch } from "../lib/launch/slurm.ts";
 import { applyProfile, describeChanges } from "../lib/classify/profile.ts";
 import {
   classExperiment,
@@ -66,7 +76,7 @@ import { dynamicModelConfig, dynamicTrainingDefaults } from "../lib/dynamic/conf
 import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
 import { Rng } from "../lib/rng.ts";
 import { experimentConfig } from "../lib/runner/common_config.ts";
-import { join } from "../lib/runner/run_dir.ts";
+import { exists, join } from "../lib/runner/run_dir.ts";
 import type { ExperimentSpec, RunOptions } from "../lib/runner/types.ts";
 
 const NAME = "esn_flow_timit";
@@ -93,7 +103,33 @@ const config = experimentConfig({
   classes: str("", 'Classes: "" all present in training, a list "aa,iy,...", or N (the N most frequent)'),
   num_jobs: int(1, "Classes trained in parallel, each job a child process (--shard i/n --stage train)"),
   shard: str("", 'Train only shard i of n ("i/n", 1 <= i <= n) into the shared run directory; "" all'),
-  stage: choice(["all", "train", "eval"] as const, "all", "train, eval (classify the test set), or both"),
+  stage: choice(
+    STAGE_CHOICES,
+    "all",
+    "all (prepare, train, eval), prepare (corpus check, features, normalisation statistics), train " +
+      "(prepare, then train), or eval (classify the test set)",
+  ),
+  launcher: choice(
+    ["local", "slurm"] as const,
+    "local",
+    "How the stages run: local (this machine; --num_jobs child processes train) or slurm (submitted as " +
+      "Slurm jobs: preparation, an array of class trainings, evaluation; the command returns)",
+  ),
+  slurm_args: str(
+    "",
+    'sbatch options for every job of --launcher slurm, written with "=": --slurm_args="--partition=p --time=2:00:00"',
+  ),
+  slurm_array_tasks: int(0, "Tasks of the Slurm training array: 0 one per class, N shards of classes", {
+    min: 0,
+  }),
+  slurm_array_limit: int(0, "At most this many Slurm training tasks at once (--array ...%N); 0 no limit", {
+    min: 0,
+  }),
+  slurm_check_shared: bool(
+    true,
+    "Refuse --launcher slurm when a path the jobs use is on a file system local to this machine and the " +
+      "cluster has other nodes",
+  ),
   retrain: bool(false, "Train classes again even when their run has finished (default: skip them)"),
   full_test: bool(
     false,
@@ -188,6 +224,21 @@ function resolve(cfg: TimitConfig, explicitKeys: ReadonlySet<string>): Resolved 
   const shard = parseShard(cfg.shard);
   if (!(cfg.num_jobs >= 1)) throw new ConfigError(`--num_jobs must be at least 1, got ${cfg.num_jobs}`);
   if (cfg.num_jobs > 1 && shard) throw new ConfigError("--num_jobs > 1 cannot be combined with --shard");
+  if (cfg.launcher === "slurm") {
+    if (shard) {
+      throw new ConfigError(
+        "--shard is for shards run by hand; --launcher slurm makes its own (--slurm_array_tasks)",
+      );
+    }
+    if (cfg.num_jobs > 1) {
+      throw new ConfigError(
+        "--num_jobs is the local launcher's; with --launcher slurm, --slurm_array_tasks sets the training " +
+          "tasks and --slurm_array_limit how many run at once",
+      );
+    }
+    checkSlurmArgs(shellSplit(cfg.slurm_args, "--slurm_args"));
+    requireSbatch();
+  }
   return {
     protocol,
     noises: cfg.test_noise.trim() === "" ? [] : parseNoiseList(cfg.test_noise),
@@ -251,90 +302,131 @@ async function trainedFrameEpochs(
   return n;
 }
 
+/** The command line of a task of this run (either launcher): the run's config with the task's settings. */
+function taskArgs(
+  cfg0: TimitConfig,
+  runDir: string,
+  explicit: ReadonlySet<string>,
+  quiet: boolean,
+): (settings: Readonly<Record<string, ConfigValue>>) => string[] {
+  return (settings) => [
+    "--name",
+    NAME,
+    "--out",
+    runDir,
+    ...(quiet ? ["--quiet"] : []),
+    ...configArgs(config, cfg0, settings, explicit),
+  ];
+}
+
 async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const { runDir, log } = opts;
+  const explicitKeys = opts.explicitKeys ?? new Set<string>();
   // --resume RUN_DIR re-enters the run directory: finished classes are skipped, interrupted ones resume
   // from their own last.ckpt (the same as running the command again with --out RUN_DIR).
-  const { protocol: protocolName, noises, snrs, shard } = resolve(cfg0, opts.explicitKeys ?? new Set());
+  const { protocol: protocolName, noises, snrs, shard } = resolve(cfg0, explicitKeys);
   const protocol = makeProtocol(protocolName, {
     frameDim: cfg0.frame_dim ?? DEFAULT_FRAME_DIM[protocolName],
   });
-  let opened: OpenedNoise[] = [];
-  const data = await loadTimitClasses({
-    timitDir: cfg0.timit_dir,
-    protocol,
-    fullTest: cfg0.full_test,
-    valSet: cfg0.val_set,
-    ...(cfg0.val_fraction !== null && { valFraction: cfg0.val_fraction }),
-    splitSeed: cfg0.seed,
-    skipBad: cfg0.skip_bad,
-    cacheDir: cfg0.feature_cache_dir,
-    statsPath: join(modelsDir(runDir), "norm_stats.json"),
-    log,
-    // Noise files are checked as soon as the corpus is scanned: before features, statistics or training.
-    afterOpen: async (timit) => {
-      if (cfg0.stage === "train") return;
-      opened = await openNoises(noises, {
-        talkers: cfg0.babble_talkers,
-        testUtterances: timit.testUtterances(),
-        // Babble talks with the voices of every TEST speaker (the echoflow protocol tests on 24 of them).
-        talkerUtterances: timit.corpus.utterances.filter((u) => u.part === "test"),
-      });
-    },
-  });
-  const conditions = noiseConditions(opened, snrs, { seed: cfg0.seed, changedTest: data.changedTest, log });
-  // Wall seconds of each stage: the corpus and its features, training (all classes), evaluation.
-  const stages: Record<string, number> = { seconds_data: secs(t0) };
-  const profile = cfg0.profile === "auto" ? (data.standIn ? "standin" : "original") : cfg0.profile;
-  const applied = applyProfile(
-    config,
-    cfg0,
-    profile === "standin" ? STANDIN_PROFILE : ORIGINAL_PROFILE,
-    opts.explicitKeys,
-  );
-  const cfg = applied.cfg;
-  log.info(
-    `protocol: ${protocolName}${
-      cfg0.protocol === "auto" ? ` (auto: ${data.standIn ? "stand-in" : "real"} corpus)` : ""
-    }; profile: ${profile}${
-      cfg0.profile === "auto" ? ` (auto: ${data.standIn ? "stand-in" : "real"} corpus)` : ""
-    }; ` +
-      `changed: ${describeChanges(applied.changed)}` +
-      (applied.kept.length
-        ? `; kept as given: ${applied.kept.map((c) => `${c.key} ${c.from}`).join(", ")}`
-        : ""),
-  );
-  const classes = parseClasses(cfg.classes, data.counts);
-  log.info(`${classes.length} classes: ${classes.join(",")}`);
-  const base = {
-    stage: cfg.stage,
-    protocol: protocolName,
-    profile,
-    stand_in: data.standIn,
-    model: cfg.model,
-    classes: classes.length,
+  if (cfg0.launcher === "slurm") {
+    return await submitPerClassRun(cfg0, {
+      runDir: opts.runDir,
+      log,
+      includeSA: protocol.includeSA,
+      argsOf: (dir) => taskArgs(cfg0, dir, explicitKeys, false),
+    });
+  }
+  // A task a launcher started (a child process, a Slurm job) runs exactly its stage, and reads what the
+  // preparation wrote: it never computes the run's statistics itself.
+  const launched = Deno.env.get(CHILD_JOB_ENV) === "1";
+  const statsPath = join(modelsDir(runDir), "norm_stats.json");
+  if (launched && cfg0.stage !== "prepare" && !exists(statsPath)) {
+    throw new Error(
+      `Cannot run stage ${cfg0.stage} of ${runDir}: ${statsPath} is missing. The preparation stage writes it ` +
+        `before any other stage starts; a node that does not see it is not on the run directory's storage`,
+    );
+  }
+
+  /** Corpus, features, statistics, profile and classes: loaded once per process, for every stage. */
+  const loadRun = async () => {
+    let opened: OpenedNoise[] = [];
+    const data = await loadTimitClasses({
+      timitDir: cfg0.timit_dir,
+      protocol,
+      fullTest: cfg0.full_test,
+      valSet: cfg0.val_set,
+      ...(cfg0.val_fraction !== null && { valFraction: cfg0.val_fraction }),
+      splitSeed: cfg0.seed,
+      skipBad: cfg0.skip_bad,
+      cacheDir: cfg0.feature_cache_dir,
+      statsPath,
+      log,
+      // Noise files are checked as soon as the corpus is scanned: before features, statistics or training.
+      afterOpen: async (timit) => {
+        if (cfg0.stage === "train") return;
+        opened = await openNoises(noises, {
+          talkers: cfg0.babble_talkers,
+          testUtterances: timit.testUtterances(),
+          // Babble talks with the voices of every TEST speaker (the echoflow protocol tests on 24 of them).
+          talkerUtterances: timit.corpus.utterances.filter((u) => u.part === "test"),
+        });
+      },
+    });
+    const conditions = noiseConditions(opened, snrs, { seed: cfg0.seed, changedTest: data.changedTest, log });
+    // Wall seconds of each stage: the corpus and its features, training (all classes), evaluation.
+    const stages: Record<string, number> = { seconds_data: secs(t0) };
+    const profile = cfg0.profile === "auto" ? (data.standIn ? "standin" : "original") : cfg0.profile;
+    const applied = applyProfile(
+      config,
+      cfg0,
+      profile === "standin" ? STANDIN_PROFILE : ORIGINAL_PROFILE,
+      opts.explicitKeys,
+    );
+    const cfg = applied.cfg;
+    log.info(
+      `protocol: ${protocolName}${
+        cfg0.protocol === "auto" ? ` (auto: ${data.standIn ? "stand-in" : "real"} corpus)` : ""
+      }; profile: ${profile}${
+        cfg0.profile === "auto" ? ` (auto: ${data.standIn ? "stand-in" : "real"} corpus)` : ""
+      }; ` +
+        `changed: ${describeChanges(applied.changed)}` +
+        (applied.kept.length
+          ? `; kept as given: ${applied.kept.map((c) => `${c.key} ${c.from}`).join(", ")}`
+          : ""),
+    );
+    const classes = parseClasses(cfg.classes, data.counts);
+    log.info(`${classes.length} classes: ${classes.join(",")}`);
+    const base = {
+      stage: cfg.stage,
+      protocol: protocolName,
+      profile,
+      stand_in: data.standIn,
+      model: cfg.model,
+      classes: classes.length,
+    };
+    return { data, conditions, stages, profile, applied, cfg, classes, base };
+  };
+  let loaded: ReturnType<typeof loadRun> | null = null;
+  const load = () => (loaded ??= loadRun());
+
+  /** Stage prepare: the data (features and statistics written once), the chosen classes recorded. */
+  const prepare = async (): Promise<Record<string, unknown>> => {
+    const { data, classes, conditions } = await load();
+    const chosen = new Set(classes);
+    await writeClassList(runDir, {
+      variant: cfg0.model,
+      classes,
+      counts: data.counts.filter((c) => chosen.has(c.name)),
+    });
+    // Alone, the preparation also computes the noisy test sets, so the evaluation only reads features.
+    if (cfg0.stage === "prepare") { for (const c of conditions) await c.seg(); }
+    return {};
   };
 
-  let trained: Record<string, number> = {};
-  const tTrain = performance.now();
-  if (cfg.stage !== "eval" && cfg.num_jobs > 1) {
-    const n = Math.min(cfg.num_jobs, classes.length);
-    log.info(`training ${classes.length} classes in ${n} parallel jobs (child processes)`);
-    const common = ["--name", NAME, "--out", runDir, ...(log.quiet ? ["--quiet"] : [])];
-    await runChildJobs(Array.from({ length: n }, (_, i) => ({
-      label: `shard ${i + 1}/${n}`,
-      args: [
-        ...common,
-        ...configArgs(
-          config,
-          cfg0,
-          { shard: `${i + 1}/${n}`, stage: "train", num_jobs: 1 },
-          opts.explicitKeys,
-        ),
-      ],
-    })));
-  } else if (cfg.stage !== "eval") {
+  /** Stage train, in this process: the classes of this shard (every class without one). */
+  const train = async (): Promise<Record<string, unknown>> => {
+    const { data, cfg, classes } = await load();
     // Orchestration keys are fixed in the class runs' config, so re-runs with other ones resume cleanly.
     const classCfg = {
       ...cfg,
@@ -349,11 +441,24 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       num_jobs: 1,
       retrain: false,
       checkpoint_path: null,
+      launcher: "local",
+      slurm_args: "",
+      slurm_array_tasks: 0,
+      slurm_array_limit: 0,
+      slurm_check_shared: true,
     } as const;
     if (cfg.checkpoint_path !== null) {
       log.warn(`checkpoint_path is ignored: each class keeps best.ckpt in its own directory`);
     }
-    trained = await trainClassStage({
+    const mine = shardClasses(classes, data.counts, shard);
+    const name = shard ? `${cfg.model}-train-${shard.index}of${shard.count}` : `${cfg.model}-train`;
+    await recordTaskStart(runDir, name, mine, (c) => classRunDir(runDir, cfg.model, c), (m) => log.warn(m));
+    if (shard && mine.length === 0) {
+      log.info(
+        `shard ${shard.index}/${shard.count} has no class to train (there are ${classes.length} classes)`,
+      );
+    }
+    return await trainClassStage({
       seg: data.seg,
       runDir,
       backend: opts.backend,
@@ -361,86 +466,127 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       cacheBytes: cfg.esn_cache_mb * 2 ** 20,
       cfg: classCfg,
       variant: cfg.model,
-      classes: shardClasses(classes, data.counts, shard),
+      classes: mine,
       retrain: cfg.retrain,
       specFor: classSpec,
       schema: config,
     });
+  };
+
+  /** Stage eval: every finished class model scores the test set(s); the report. */
+  const evaluate = async (): Promise<Record<string, unknown>> => {
+    const { data, cfg, classes, conditions, profile, applied } = await load();
+    const pending = classes.filter((c) => classRunStatus(classRunDir(runDir, cfg.model, c)) !== "done");
+    if (shard && pending.length) {
+      log.info(
+        `evaluation skipped: ${pending.length} classes (${
+          pending.join(",")
+        }) are not trained yet (other shards); ` +
+          `when every shard is done: --stage eval --out ${runDir}`,
+      );
+      return { evaluated: false };
+    }
+    const testSet = protocolName === "genhmm" ? "all of TEST" : cfg.full_test ? "full" : "core";
+    const published = publishedTimitResults({ standIn: data.standIn, protocol: protocolName });
+    const tEval = performance.now();
+    const ev = await evaluateClassStage({
+      seg: data.seg,
+      runDir,
+      log,
+      cacheBytes: cfg.esn_cache_mb * 2 ** 20,
+      classes,
+      load: (m) => loadModel(m, data.seg.frameDim),
+      batchSize: cfg.eval_batch_size ?? cfg.batch_size,
+      usePrior: cfg.use_prior,
+      samples: { classes: cfg.sample_classes, perClass: cfg.n_samples, seed: cfg.seed },
+      title: `${NAME}: phone classification by maximum likelihood`,
+      meta: {
+        experiment: NAME,
+        created: new Date().toISOString(),
+        corpus: data.timit.root,
+        stand_in: data.standIn,
+        protocol: protocolName,
+        test_set: testSet,
+        profile,
+        profile_changed: applied.changed,
+        published: published.results,
+      },
+      conditions,
+      appendix: published.markdown,
+      notes: [
+        `Corpus: ${data.timit.root}${data.standIn ? " (the synthetic stand-in, NOT TIMIT)" : ""}; ` +
+        `protocol ${protocolName}; ${testSet} test set; profile ${profile}.`,
+        `NLLs are of the normalised features (${data.stats.method}), in nats.`,
+        `Decision rule: ${
+          cfg.use_prior
+            ? "argmax_k log p(x | k) + log prior_k"
+            : "argmax_k log p(x | k) (no prior, as the original)"
+        }.`,
+        `${classes.length} classes: ${
+          cfg.classes === ""
+            ? "every class present in training (on real TIMIT: the 39-class protocol)"
+            : `chosen with --classes ${cfg.classes}`
+        }. Chance: 1/K for uniform guessing; majority: always the most frequent training class.`,
+      ],
+    });
+    const acc = Object.fromEntries([
+      ...ev.reports.map((r) => [`accuracy_${r.variant}`, r.accuracy]),
+      ...ev.noise.map((r) => [`accuracy_${r.variant}_${r.noise}_${r.snr_db}dB`, r.accuracy]),
+    ]);
+    return {
+      ...acc,
+      chance_uniform: ev.reports[0].chance_uniform,
+      majority_baseline: ev.reports[0].majority_baseline,
+      report: ev.reportJson,
+      seconds_eval: secs(tEval),
+      // Frames scored in the evaluation: every test frame of the chosen classes under every class model.
+      eval_frame_scores: ev.reports.reduce((n, r) => n + r.test_frames * r.num_classes, 0) +
+        ev.noise.reduce((n, r) => n + r.test_frames * r.num_classes, 0),
+    };
+  };
+
+  const inline: Record<StageName, () => Promise<Record<string, unknown>>> = {
+    prepare,
+    train,
+    eval: evaluate,
+  };
+  // Training in child processes needs the class count first (no more jobs than classes).
+  let trainTasks = 1;
+  if (!launched && cfg0.num_jobs > 1 && cfg0.stage !== "eval" && cfg0.stage !== "prepare") {
+    const { classes } = await load();
+    trainTasks = Math.min(cfg0.num_jobs, classes.length);
+    log.info(`training ${classes.length} classes in ${trainTasks} parallel jobs (child processes)`);
   }
-  if (cfg.stage !== "eval") {
-    stages.seconds_train = secs(tTrain);
-    stages.train_frame_epochs = await trainedFrameEpochs(runDir, cfg.model, classes, data.seg);
-  }
-  if (cfg.stage === "train") return { ...base, ...trained, ...stages, wall_s: secs(t0) };
-  const pending = classes.filter((c) => classRunStatus(classRunDir(runDir, cfg.model, c)) !== "done");
-  if (shard && pending.length) {
-    log.info(
-      `evaluation skipped: ${pending.length} classes (${
-        pending.join(",")
-      }) are not trained yet (other shards); ` +
-        `when every shard is done: --stage eval --out ${runDir}`,
-    );
-    return { ...base, ...trained, ...stages, evaluated: false, wall_s: secs(t0) };
-  }
-  const testSet = protocolName === "genhmm" ? "all of TEST" : cfg.full_test ? "full" : "core";
-  const published = publishedTimitResults({ standIn: data.standIn, protocol: protocolName });
-  const tEval = performance.now();
-  const ev = await evaluateClassStage({
-    seg: data.seg,
+  const plan = planStages(cfg0.stage, { trainTasks, only: launched });
+  let tTrain = 0;
+  const results = await runStagesLocally(plan, {
     runDir,
+    variant: cfg0.model,
     log,
-    cacheBytes: cfg.esn_cache_mb * 2 ** 20,
-    classes,
-    load: (m) => loadModel(m, data.seg.frameDim),
-    batchSize: cfg.eval_batch_size ?? cfg.batch_size,
-    usePrior: cfg.use_prior,
-    samples: { classes: cfg.sample_classes, perClass: cfg.n_samples, seed: cfg.seed },
-    title: `${NAME}: phone classification by maximum likelihood`,
-    meta: {
-      experiment: NAME,
-      created: new Date().toISOString(),
-      corpus: data.timit.root,
-      stand_in: data.standIn,
-      protocol: protocolName,
-      test_set: testSet,
-      profile,
-      profile_changed: applied.changed,
-      published: published.results,
+    argsOf: taskArgs(cfg0, runDir, explicitKeys, log.quiet),
+    inline: (stage) => inline[stage](),
+    inlineTask: (stage) =>
+      stage.name === "train" && shard
+        ? `${cfg0.model}-train-${shard.index}of${shard.count}`
+        : taskName(cfg0.model, stage, 1),
+    before: (stage) => {
+      if (stage.name === "train") tTrain = performance.now();
     },
-    conditions,
-    appendix: published.markdown,
-    notes: [
-      `Corpus: ${data.timit.root}${data.standIn ? " (the synthetic stand-in, NOT TIMIT)" : ""}; ` +
-      `protocol ${protocolName}; ${testSet} test set; profile ${profile}.`,
-      `NLLs are of the normalised features (${data.stats.method}), in nats.`,
-      `Decision rule: ${
-        cfg.use_prior
-          ? "argmax_k log p(x | k) + log prior_k"
-          : "argmax_k log p(x | k) (no prior, as the original)"
-      }.`,
-      `${classes.length} classes: ${
-        cfg.classes === ""
-          ? "every class present in training (on real TIMIT: the 39-class protocol)"
-          : `chosen with --classes ${cfg.classes}`
-      }. Chance: 1/K for uniform guessing; majority: always the most frequent training class.`,
-    ],
+    after: async (stage) => {
+      if (stage.name !== "train") return {};
+      const { data, cfg, classes, stages } = await load();
+      stages.seconds_train = secs(tTrain);
+      stages.train_frame_epochs = await trainedFrameEpochs(runDir, cfg.model, classes, data.seg);
+      return {};
+    },
   });
-  const acc = Object.fromEntries([
-    ...ev.reports.map((r) => [`accuracy_${r.variant}`, r.accuracy]),
-    ...ev.noise.map((r) => [`accuracy_${r.variant}_${r.noise}_${r.snr_db}dB`, r.accuracy]),
-  ]);
+  const { base, stages } = await load();
+  const { seconds_eval, eval_frame_scores, ...rest } = results;
   return {
     ...base,
-    ...trained,
-    ...acc,
-    chance_uniform: ev.reports[0].chance_uniform,
-    majority_baseline: ev.reports[0].majority_baseline,
-    report: ev.reportJson,
+    ...rest,
     ...stages,
-    seconds_eval: secs(tEval),
-    // Frames scored in the evaluation: every test frame of the chosen classes under every class model.
-    eval_frame_scores: ev.reports.reduce((n, r) => n + r.test_frames * r.num_classes, 0) +
-      ev.noise.reduce((n, r) => n + r.test_frames * r.num_classes, 0),
+    ...(seconds_eval !== undefined && { seconds_eval, eval_frame_scores }),
     wall_s: secs(t0),
   };
 }
