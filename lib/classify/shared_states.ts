@@ -16,8 +16,8 @@
  * Memory: 4 * N bytes per frame, within `maxBytes` over the whole pool; a request that does not fit is
  * refused (null: those batches are encoded on the fly) with a warning each time. Per-class training holds
  * one class's states at a time (`stages.ts` releases them after the class), so the budget needs the
- * largest class's frames, not the whole training set's (measured at TIMIT's size: README, "A full-size
- * run").
+ * largest class's frames, not the whole training set's: at TIMIT's size and esn_dim 1000, 1.8 GB for `sil`
+ * against 4.4 GB for the training split alone (README, "The original protocol at full size, measured").
  */
 import type { SplitName, StateProvider } from "../data/sequences.ts";
 import type { EchoStateNetwork } from "../esn.ts";
