@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { selectBackend } from "../lib/backend.ts";
-import { adam, FlatAdam, type NamedTensor } from "../lib/runner/adam.ts";
+import { adam, ADAM_EPSILON, FlatAdam, type NamedTensor } from "../lib/runner/adam.ts";
 import { Rng } from "../lib/rng.ts";
 
 await selectBackend("wasm");
@@ -34,7 +34,7 @@ function assertSameValues(a: tf.Tensor[], b: tf.Tensor[], what: string): void {
 
 Deno.test("FlatAdam updates variables exactly as tf.train.adam", () => {
   const ref = makeVars("ref"), ours = makeVars("flat");
-  const refOpt = tf.train.adam(0.05), flat = adam(0.05);
+  const refOpt = tf.train.adam(0.05, 0.9, 0.999, ADAM_EPSILON), flat = adam(0.05);
   assert.equal(flat.getClassName(), "Adam", "checkpoints name the optimizer class");
   for (let k = 0; k < 6; k++) {
     step(refOpt, ref, k);
@@ -51,7 +51,9 @@ Deno.test("FlatAdam updates variables exactly as tf.train.adam", () => {
 Deno.test("FlatAdam's state round-trips through tfjs Adam's getWeights/setWeights format, both ways", async (t) => {
   for (const [from, to] of [["tfjs", "flat"], ["flat", "tfjs"]] as const) {
     await t.step(`${from} -> ${to}`, async () => {
-      const make = (kind: string) => (kind === "flat" ? adam(0.05) : tf.train.adam(0.05));
+      const make = (
+        kind: string,
+      ) => (kind === "flat" ? adam(0.05) : tf.train.adam(0.05, 0.9, 0.999, ADAM_EPSILON));
       const a = makeVars(`${from}a`), b = makeVars(`${from}b`);
       const optA = make(from), optB = make(to);
       for (let k = 0; k < 3; k++) step(optA, a, k);
@@ -90,4 +92,17 @@ Deno.test("FlatAdam refuses a step whose variables differ from the first step's,
   assert.throws(() => step(opt, [...vars].reverse(), 1), /order must not change/);
   tf.dispose(vars);
   opt.dispose();
+});
+
+Deno.test("adam() uses PyTorch's epsilon 1e-8: a first step on a gradient of 1e-8 moves by lr / 2", () => {
+  // Step 1: m_hat = g, v_hat = g^2, so the step is lr g / (|g| + eps): lr / 2 at eps = |g| = 1e-8, and
+  // lr / 11 at tfjs's default 1e-7.
+  assert.equal(ADAM_EPSILON, 1e-8);
+  const x = tf.variable(tf.scalar(1), true, "eps_probe");
+  const opt = adam(0.1);
+  opt.applyGradients([{ name: "eps_probe", tensor: tf.scalar(1e-8) }]);
+  const moved = 1 - x.dataSync()[0];
+  assert.ok(Math.abs(moved - 0.05) < 1e-6, `moved ${moved}, expected 0.05`);
+  opt.dispose();
+  x.dispose();
 });

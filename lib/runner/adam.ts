@@ -171,7 +171,20 @@ export class FlatAdam extends tf.AdamOptimizer {
   }
 }
 
-/** {@link FlatAdam} with tfjs's defaults (b1 0.9, b2 0.999, eps the backend's epsilon). */
-export function adam(learningRate: number, beta1 = 0.9, beta2 = 0.999, epsilon?: number): FlatAdam {
+/**
+ * PyTorch's Adam epsilon, which the original code of both reference repositories uses (DynamicFlows and
+ * SelfNormalizingFlows build `torch.optim.Adam` with its defaults). tfjs's default is the backend's
+ * epsilon, 1e-7 on wasm and WebGPU; side by side with the original SNF code on the same data and weights it
+ * was one of the two differences in the training loop (issue 16), so echoflow uses PyTorch's.
+ */
+export const ADAM_EPSILON = 1e-8;
+
+/** {@link FlatAdam} with PyTorch's defaults (b1 0.9, b2 0.999, eps {@link ADAM_EPSILON}). */
+export function adam(
+  learningRate: number,
+  beta1 = 0.9,
+  beta2 = 0.999,
+  epsilon = ADAM_EPSILON,
+): FlatAdam {
   return new FlatAdam(learningRate, beta1, beta2, epsilon);
 }
