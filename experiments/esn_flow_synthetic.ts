@@ -20,6 +20,7 @@
  * directory, then `true_hmm`) and summary.json. Running again with `--out RUN_DIR` (or `--resume RUN_DIR`)
  * skips finished classes and resumes interrupted ones from their `last.ckpt`.
  */
+import { dataParallelTrainer } from "../lib/parallel/data_parallel.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { classRunDir } from "../lib/classify/per_class.ts";
 import { type VariantReport, variantReport } from "../lib/classify/report.ts";
@@ -306,5 +307,6 @@ export const esnFlowSynthetic: ExperimentSpec<typeof config, SequenceBatch> = {
   },
   model: (cfg, _data, ctx) => buildModel(cfg, ctx.rng),
   optimizer: adamOf,
+  parallelTrainer: dataParallelTrainer,
   run,
 };

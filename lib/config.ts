@@ -23,12 +23,16 @@ export interface Field<V extends ConfigValue = ConfigValue> {
   readonly nullable?: boolean;
   /** Smallest allowed value of a `float` or `int` key (inclusive). */
   readonly min?: number;
+  /** Largest allowed value of a `float` or `int` key (inclusive). */
+  readonly max?: number;
 }
 
 /** Options of numeric keys. */
 export interface NumberOptions {
   /** Smallest allowed value (inclusive). */
   readonly min?: number;
+  /** Largest allowed value (inclusive). */
+  readonly max?: number;
 }
 
 /** A frozen map from key to field. */
@@ -36,6 +40,15 @@ export type ConfigSchema = Readonly<Record<string, Field>>;
 
 /** The resolved values of a schema: one value per key. */
 export type Config<S extends ConfigSchema = ConfigSchema> = { readonly [K in keyof S]: S[K]["default"] };
+
+/** The bounds of a numeric key, checked for consistency when the schema is written. */
+function range(opts?: NumberOptions): { min?: number; max?: number } {
+  const { min, max } = opts ?? {};
+  if (min !== undefined && max !== undefined && !(min <= max)) {
+    throw new Error(`config field: min ${min} is above max ${max}`);
+  }
+  return { ...(min !== undefined && { min }), ...(max !== undefined && { max }) };
+}
 
 /** A float key. */
 export function float(value: number, doc: string, opts?: NumberOptions): Field<number>;
@@ -49,7 +62,7 @@ export function float(
   doc: string,
   opts?: NumberOptions & { nullable?: true },
 ): Field<number | null> {
-  return { type: "float", default: value, doc, nullable: opts?.nullable ?? false, min: opts?.min };
+  return { type: "float", default: value, doc, nullable: opts?.nullable ?? false, ...range(opts) };
 }
 
 /** An integer key. */
@@ -64,7 +77,7 @@ export function int(
   doc: string,
   opts?: NumberOptions & { nullable?: true },
 ): Field<number | null> {
-  return { type: "int", default: value, doc, nullable: opts?.nullable ?? false, min: opts?.min };
+  return { type: "int", default: value, doc, nullable: opts?.nullable ?? false, ...range(opts) };
 }
 
 /** A boolean key (`--key`, `--key true`, `--key false`, `--no-key`). */
@@ -104,14 +117,14 @@ export function parseValue(key: string, field: Field, raw: string): ConfigValue 
     case "float": {
       const v = Number(s);
       if (s === "" || !Number.isFinite(v)) throw new ConfigError(`--${key} expects a number, got "${raw}"`);
-      return checkMin(key, field, v);
+      return checkRange(key, field, v);
     }
     case "int": {
       const v = Number(s);
       if (s === "" || !Number.isInteger(v)) {
         throw new ConfigError(`--${key} expects an integer, got "${raw}"`);
       }
-      return checkMin(key, field, v);
+      return checkRange(key, field, v);
     }
     case "bool": {
       if (["true", "1", "yes", "on"].includes(s.toLowerCase())) return true;
@@ -137,10 +150,10 @@ export function checkValue(key: string, field: Field, value: unknown): ConfigVal
   switch (field.type) {
     case "float":
       if (typeof value !== "number" || !Number.isFinite(value)) throw bad();
-      return checkMin(key, field, value);
+      return checkRange(key, field, value);
     case "int":
       if (typeof value !== "number" || !Number.isInteger(value)) throw bad();
-      return checkMin(key, field, value);
+      return checkRange(key, field, value);
     case "bool":
       if (typeof value !== "boolean") throw bad();
       return value;
@@ -153,19 +166,27 @@ export function checkValue(key: string, field: Field, value: unknown): ConfigVal
   }
 }
 
-function checkMin(key: string, field: Field, v: number): number {
+function checkRange(key: string, field: Field, v: number): number {
   if (field.min !== undefined && v < field.min) {
     throw new ConfigError(`--${key} must be at least ${field.min}, got ${v}`);
+  }
+  if (field.max !== undefined && v > field.max) {
+    throw new ConfigError(`--${key} must be at most ${field.max}, got ${v}`);
   }
   return v;
 }
 
-/** A short human description of a field's type, e.g. `int`, `float|none`, `int>=1`, `{a,b}`. */
+/** A short human description of a field's type, e.g. `int`, `float|none`, `int>=1`, `float in [0, 1]`, `{a,b}`. */
 export function describeType(field: Field): string {
+  const { min, max } = field;
   const base = field.type === "choice"
     ? `{${field.choices!.join(",")}}`
-    : field.min !== undefined
-    ? `${field.type}>=${field.min}`
+    : min !== undefined && max !== undefined
+    ? `${field.type} in [${min}, ${max}]`
+    : min !== undefined
+    ? `${field.type}>=${min}`
+    : max !== undefined
+    ? `${field.type}<=${max}`
     : field.type;
   return field.nullable ? `${base}|none` : base;
 }

@@ -91,6 +91,23 @@ Deno.test("usage errors exit 2 and list the valid choices", async (t) => {
       }
     },
   );
+  await t.step(
+    "model sizes of the dynamic flow below their minimum, or a leaking rate above 1: exit 2",
+    async () => {
+      for (
+        const [args, re] of [
+          [["--esn_dim", "0"], /--esn_dim must be at least 1, got 0/],
+          [["--hidden_layer_dim", "0"], /--hidden_layer_dim must be at least 1, got 0/],
+          [["--n_flow_layers", "0"], /--n_flow_layers must be at least 1, got 0/],
+          [["--leaking_rate", "1.5"], /--leaking_rate must be at most 1, got 1\.5/],
+        ] as const
+      ) {
+        const r = await cli(["--name", "esn_flow_synthetic", ...args]);
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, re);
+      }
+    },
+  );
   await t.step("bad --backend lists the backends", async () => {
     const r = await cli(["--name", "gaussian_2d", "--backend", "tpu"]);
     assert.equal(r.code, 2);

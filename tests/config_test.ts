@@ -136,6 +136,20 @@ Deno.test("numeric keys with a minimum refuse smaller values, naming the flag", 
   assert.equal(describeType(schema.epochs), "int>=1");
 });
 
+Deno.test("numeric keys with a maximum refuse larger values; bounds show in the help type", () => {
+  const schema = defineConfig({
+    rate: float(0.5, "rate", { min: 0, max: 1 }),
+    cap: int(3, "cap", { max: 8 }),
+  });
+  assert.equal(resolveConfig(schema, { rate: "1" }).rate, 1);
+  assert.throws(() => resolveConfig(schema, { rate: "1.5" }), /--rate must be at most 1, got 1\.5/);
+  assert.throws(() => resolveConfig(schema, { rate: -0.1 }), /--rate must be at least 0, got -0\.1/);
+  assert.throws(() => resolveConfig(schema, { cap: 9 }), /--cap must be at most 8, got 9/);
+  assert.equal(describeType(schema.rate), "float in [0, 1]");
+  assert.equal(describeType(schema.cap), "int<=8");
+  assert.throws(() => float(0.5, "inverted", { min: 1, max: 0 }), /min 1 is above max 0/);
+});
+
 Deno.test("configChanges() names changed, removed and new keys against the saved config", () => {
   assert.deepEqual(
     configChanges({ a: 1, b: "x", gone: true }, { a: 2, b: "x", fresh: null }, "the checkpoint"),

@@ -43,6 +43,15 @@ Deno.test("spectralRadius() matches a dense eigen-decomposition, with restarts e
   }
 });
 
+Deno.test("spectralRadius() refuses to return an estimate that has not converged, naming the residual", () => {
+  const a = randomSparse(120, 5, new Rng(2));
+  // Krylov size 4 and no restart cannot reach 1e-9 on this matrix (the defaults do, above).
+  assert.throws(
+    () => spectralRadius(a, new Rng(9), { krylov: 4, maxRestarts: 0 }),
+    /did not converge for the 120 x 120 matrix after 0 restarts \(Krylov size 4\): relative residual [0-9.e+-]+ > tol 1e-9/,
+  );
+});
+
 Deno.test("randomSparse() puts conn_per_neuron distinct columns in every row", () => {
   const a = randomSparse(30, 7, new Rng(0));
   for (let r = 0; r < 30; r++) {

@@ -11,6 +11,7 @@
  * With the two pieces an experiment gives them: {@link classExperiment} (the experiment of one class) and
  * {@link loadDynamicClassModel} (a finished class model, for the evaluation).
  */
+import { dataParallelTrainer } from "../parallel/data_parallel.ts";
 import type { BackendInfo } from "../backend.ts";
 import { type Config, ConfigError, type ConfigSchema } from "../config.ts";
 import { type SequenceBatch, SequenceDataset } from "../data/sequences.ts";
@@ -72,6 +73,7 @@ export function classExperiment<S extends ConfigSchema>(
   build: (cfg: Config<S>, ctx: RunContext) => DynamicModel,
 ): ExperimentSpec<S, SequenceBatch> {
   return {
+    parallelTrainer: dataParallelTrainer,
     ...base,
     data: () => Promise.resolve(data),
     model(cfg, _data, ctx) {

@@ -13,8 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { SequenceBatch } from "../data/sequences.ts";
 import { childBuffers, childParameters, disposeModule, type NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
-import { DataParallel } from "../parallel/data_parallel.ts";
-import type { DensityModel, ParallelTrainer } from "../runner/types.ts";
+import type { DensityModel } from "../runner/types.ts";
 import type { DynamicModelConfig } from "./config.ts";
 import type { SequenceEncoder } from "./encoder.ts";
 import type { FrameDensity } from "./mixture.ts";
@@ -65,11 +64,6 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
   /** `-(sum of per-sequence log-likelihoods) / B`, the loss of the reference model. */
   loss(batch: SequenceBatch): tf.Scalar {
     return tf.tidy(() => tf.div(tf.neg(tf.sum(this.frameLogProb(batch))), batch.size));
-  }
-
-  /** Data-parallel training on `threads` threads (`lib/parallel/data_parallel.ts`). */
-  parallelTrainer(threads: number): Promise<ParallelTrainer<SequenceBatch>> {
-    return DataParallel.start(this, threads);
   }
 
   /** Sequences of the given lengths, drawn autoregressively (see {@link sampleSequences}). */

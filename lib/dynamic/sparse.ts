@@ -96,6 +96,7 @@ export interface ArnoldiOptions {
  * `A (V Y) = (V Y) G + beta v_{m+1} (e_m^T Y)` holds exactly and Arnoldi continues from v_{m+1}. Keeping
  * many Ritz vectors, not one, is what stops the iteration from settling on a subdominant eigenvalue.
  * When m reaches n, or the Krylov space becomes invariant (beta = 0), the Ritz values are exact.
+ * Not converged after `maxRestarts` restarts: an error naming the residual, never a last estimate.
  */
 export function spectralRadius(a: FixedRowSparse, rng: Rng, opts: ArnoldiOptions = {}): number {
   const n = a.rows;
@@ -107,17 +108,19 @@ export function spectralRadius(a: FixedRowSparse, rng: Rng, opts: ArnoldiOptions
   for (let i = 0; i < n; i++) v0[i] = rng.normal();
   scale(v0, 1 / Math.sqrt(dot(v0, v0)));
   let basis: Float64Array[] = [v0];
-  let best = 0;
-  for (let restart = 0; restart <= (opts.maxRestarts ?? 500); restart++) {
+  const maxRestarts = opts.maxRestarts ?? 500;
+  let relResidual = Infinity;
+  for (let restart = 0; restart <= maxRestarts; restart++) {
     const size = extend(a, basis, h, m);
     const beta = size < m ? 0 : h[m][m - 1];
     const ritz = ritzPairs(h, size);
-    best = ritz.modulus[0];
+    const best = ritz.modulus[0];
     if (beta === 0 || best === 0) return best;
     const top = ritz.vectors[0];
     const yNorm = Math.sqrt(top.reduce((s, c) => s + dot(c, c), 0));
     const residual = beta * Math.hypot(...top.map((c) => c[size - 1])) / yNorm;
     if (residual <= tol * best || size === n) return best;
+    relResidual = residual / best;
     // Real basis of the k largest Ritz vectors, orthonormalised (k ~ m/2, complex pairs kept whole).
     const ys: Float64Array[] = [];
     for (const parts of ritz.vectors) {
@@ -148,7 +151,12 @@ export function spectralRadius(a: FixedRowSparse, rng: Rng, opts: ArnoldiOptions
     for (let j = 0; j < k; j++) h[k][j] = beta * ys[j][size - 1];
     basis = [...kept, basis[size]];
   }
-  return best;
+  // An unconverged estimate would scale the reservoir to a wrong radius without anyone noticing.
+  throw new Error(
+    `spectralRadius: Arnoldi did not converge for the ${n} x ${n} matrix after ${maxRestarts} restarts ` +
+      `(Krylov size ${m}): relative residual ${relResidual.toExponential(2)} > tol ${tol}. ` +
+      `The reservoir cannot be scaled to its spectral radius; try another seed or conn_per_neuron`,
+  );
 }
 
 function scale(v: Float64Array, c: number): Float64Array {

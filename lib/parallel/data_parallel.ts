@@ -18,9 +18,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../config.ts";
 import { type HostBatch, SequenceBatch } from "../data/sequences.ts";
-import type { DynamicModel, ModelRecipe } from "../dynamic/dynamic_flow.ts";
+import { DynamicModel, type ModelRecipe } from "../dynamic/dynamic_flow.ts";
 import { applyClipped, lossOf } from "../runner/train_step.ts";
-import type { ParallelTrainer } from "../runner/types.ts";
+import type { DensityModel, ParallelTrainer } from "../runner/types.ts";
 
 /** Messages to a worker. */
 export type ToWorker =
@@ -280,4 +280,18 @@ export class DataParallel implements ParallelTrainer<SequenceBatch> {
   close(): void {
     for (const w of this.threads) w.terminate();
   }
+}
+
+/**
+ * `ExperimentSpec.parallelTrainer` (lib/runner/types.ts) of the experiments whose models are dynamic flows:
+ * `parallelTrainer: dataParallelTrainer` in their spec.
+ */
+export function dataParallelTrainer(
+  model: DensityModel<SequenceBatch>,
+  threads: number,
+): Promise<ParallelTrainer<SequenceBatch>> {
+  if (!(model instanceof DynamicModel)) {
+    throw new ConfigError(`train_threads ${threads}: data-parallel training needs a dynamic flow model`);
+  }
+  return DataParallel.start(model, threads);
 }

@@ -2,7 +2,7 @@
  * The config keys every experiment shares, with the semantics of the Self-Normalizing Flows runner.
  * Experiments spread {@link commonConfig} into their schema and override defaults with {@link withDefaults}.
  */
-import { bool, choice, defineConfig, type Field, float, int, str } from "../config.ts";
+import { bool, choice, type Config, defineConfig, type Field, float, int, str } from "../config.ts";
 import { EARLY_STOP_RULES } from "./early_stop.ts";
 
 export const commonConfig = {
@@ -57,6 +57,9 @@ export const commonConfig = {
     "Log mean and std of time per batch and per example (first and last batch left out)",
   ),
 } satisfies Record<string, Field>;
+
+/** The keys every experiment schema has, resolved. */
+export type CommonConfig = Config<typeof commonConfig>;
 
 /** Returns `schema` with the defaults of some keys replaced (docs and types kept). */
 export function withDefaults<S extends Record<string, Field>>(

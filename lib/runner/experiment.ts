@@ -28,7 +28,7 @@ import {
   restoreCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
-import type { commonConfig } from "./common_config.ts";
+import type { CommonConfig } from "./common_config.ts";
 import { checkState, EarlyStop } from "./early_stop.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
 import { appendJsonl, dirname, exists, join, pruneJsonl, writeJsonAtomic } from "./run_dir.ts";
@@ -46,7 +46,7 @@ import type {
 } from "./types.ts";
 
 /** The keys every experiment schema has (see common_config.ts). */
-export type CommonConfig = Config<typeof commonConfig>;
+export type { CommonConfig } from "./common_config.ts";
 
 /** Run options plus the backend the CLI selected (recorded in config.json and the summary). */
 export interface ExperimentOptions extends RunOptions {
@@ -185,13 +185,13 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       }
       // After the restore: the worker threads copy the restored weights and reservoir.
       if (c.train_threads > 1) {
-        if (!model.parallelTrainer) {
+        if (!this.spec.parallelTrainer) {
           throw new ConfigError(
             `train_threads ${c.train_threads}: the model of ${this.spec.name} trains on one thread only ` +
               `(the dynamic flows can use more)`,
           );
         }
-        this.#parallel = await model.parallelTrainer(c.train_threads);
+        this.#parallel = await this.spec.parallelTrainer(model, c.train_threads);
         log.info(`Training on ${c.train_threads} threads (data-parallel)`);
       }
       await this.#writeConfig(ckpt);

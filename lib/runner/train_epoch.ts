@@ -6,7 +6,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { type Logger, Progress } from "./logger.ts";
 import type { Rng } from "../rng.ts";
-import type { CommonConfig } from "./experiment.ts";
+import type { CommonConfig } from "./common_config.ts";
 import { setLearningRate, warmupLr } from "./schedule.ts";
 import { EpochTimer } from "./timing.ts";
 import { trainStep } from "./train_step.ts";

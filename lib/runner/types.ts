@@ -45,13 +45,11 @@ export interface DensityModel<B extends Batch = Batch> extends Module {
    * Models whose training objective differs from the exact likelihood (self-normalizing flows) override it.
    */
   loss?(batch: B): tf.Scalar;
-  /** A trainer of this model on `threads` threads (config `train_threads`), where the model supports it. */
-  parallelTrainer?(threads: number): Promise<ParallelTrainer<B>>;
 }
 
 /**
- * Training steps spread over several threads (data-parallel), made by a model that supports it
- * ({@link DensityModel.parallelTrainer}); `step` does what `trainStep` does and returns the loss.
+ * Training steps spread over several threads (data-parallel), made by an experiment whose model supports
+ * it ({@link ExperimentSpec.parallelTrainer}); `step` does what `trainStep` does and returns the loss.
  */
 export interface ParallelTrainer<B extends Batch = Batch> {
   /** The model it trains (its weights are the ones the threads copy). */
@@ -87,6 +85,12 @@ export interface ExperimentSpec<S extends ConfigSchema = ConfigSchema, B extends
    */
   readonly syncReadback?: boolean;
   data(cfg: Config<S>, ctx: RunContext): Promise<Dataset<B>>;
+  /**
+   * A trainer of the model on `threads` threads (config `train_threads`), for experiments whose model
+   * supports it (the dynamic flows: `lib/parallel/data_parallel.ts`). Declared here, by the experiment,
+   * so that models never import the threading layer above them.
+   */
+  parallelTrainer?(model: DensityModel<B>, threads: number): Promise<ParallelTrainer<B>>;
   model(cfg: Config<S>, data: Dataset<B>, ctx: RunContext): DensityModel<B>;
   optimizer(cfg: Config<S>): tf.Optimizer;
   /** Writes samples/pictures for `epoch` under `ctx.sampleDir`; returns the files written. */

@@ -18,7 +18,7 @@
  *   holds its release's filters and the burst starts at its place's spectrum.
  * Levels relative to a vowel are measured by `tests/synth_phones_test.ts`.
  */
-import type { PhoneSpec } from "./synth_phones.ts";
+import type { PhoneSpec } from "./phone_spec.ts";
 
 type Hz3 = readonly [number, number, number];
 type Bands = readonly [readonly [number, number], readonly [number, number]];

@@ -28,41 +28,10 @@
  * Stand-in phones: {@link PHONE_SPECS} (19 labels, the small corpus); the rest are in this file
  * (sonorants) and in `synth_obstruents.ts`; {@link TIMIT_PHONE_SPECS} holds all 61.
  */
+import type { PhoneSpec } from "./phone_spec.ts";
 import { OBSTRUENT_SPECS } from "./synth_obstruents.ts";
 
-/** How a phone is made. Frequencies are for a reference adult male (tract scale 1). */
-export interface PhoneSpec {
-  /** Selects the amplitude envelope within the token (see `envelope` in `synth.ts`); otherwise a label. */
-  readonly kind:
-    | "vowel"
-    | "semivowel"
-    | "nasal"
-    | "aspiration"
-    | "fricative"
-    | "affricate"
-    | "closure"
-    | "burst"
-    | "flap"
-    | "silence"
-    | "glottal";
-  /** F1..F3 targets in Hz, or `null` to take them from the neighbouring phones. */
-  readonly formants: readonly [number, number, number] | null;
-  /** A diphthong's offset F1..F3 in Hz: formants move linearly from `formants` to these across the token. */
-  readonly formantsEnd?: readonly [number, number, number];
-  readonly bandwidths: readonly [number, number, number];
-  /** Nasal antiresonance in Hz (nasals only); elsewhere the zero sits on the nasal pole and cancels it. */
-  readonly nasalZero?: number;
-  /** Voicing amplitude. */
-  readonly av: number;
-  /** Aspiration amplitude (noise into the cascade). */
-  readonly ah: number;
-  /** Frication amplitude (noise through the parallel band-pass filters). */
-  readonly af: number;
-  /** Centre and bandwidth (Hz) of the two frication band-pass filters. */
-  readonly fric?: readonly [readonly [number, number], readonly [number, number]];
-  /** Duration range in ms (before the speaker's rate). */
-  readonly durationMs: readonly [number, number];
-}
+export type { PhoneSpec } from "./phone_spec.ts";
 
 const vowel = (f1: number, f2: number, f3: number): PhoneSpec => ({
   kind: "vowel",
