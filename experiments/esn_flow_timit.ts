@@ -37,6 +37,7 @@
  * (`lib/classify/profile.ts` states the rule).
  */
 import * as tf from "@tensorflow/tfjs";
+import { logScalePerFrame } from "../lib/data/timit/segment_set.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
@@ -510,13 +511,17 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
         profile,
         profile_changed: applied.changed,
         published: published.results,
+        nll_space: `normalised features (${data.stats.method})`,
+        feature_log_jacobian_per_frame: logScalePerFrame(data.stats),
       },
       conditions,
       appendix: published.markdown,
       notes: [
         `Corpus: ${data.timit.root}${data.standIn ? " (the synthetic stand-in, NOT TIMIT)" : ""}; ` +
         `protocol ${protocolName}; ${testSet} test set; profile ${profile}.`,
-        `NLLs are of the normalised features (${data.stats.method}), in nats.`,
+        `NLLs are of the normalised features (${data.stats.method}), in nats. For NLLs of the features ` +
+        `themselves add ${logScalePerFrame(data.stats).toFixed(4)} nats per frame (sum_d log scale_d, the ` +
+        `normalisation's log-Jacobian; models/norm_stats.json).`,
         `Decision rule: ${
           cfg.use_prior
             ? "argmax_k log p(x | k) + log prior_k"

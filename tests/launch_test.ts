@@ -193,7 +193,14 @@ Deno.test("runStatus(): finished, running, interrupted and not started classes w
   );
   Deno.writeTextFileSync(`${m("n")}/last.ckpt`, "x");
   Deno.writeTextFileSync(`${m("n")}/metrics.jsonl`, metrics([40]));
+  assert.equal(
+    (await runStatus(run)).nll_space,
+    null,
+    "no norm_stats.json: nothing said about normalisation",
+  );
+  Deno.writeTextFileSync(`${run}/models/norm_stats.json`, JSON.stringify({ method: "minmax", frameDim: 1 }));
   const s = await runStatus(run);
+  assert.equal(s.nll_space, "normalised features (minmax)");
   const by = Object.fromEntries(s.classes.map((c) => [c.class, c]));
   assert.deepEqual(s.classes.map((c) => [c.class, c.state]), [
     ["aa", "finished"],
@@ -214,6 +221,7 @@ Deno.test("runStatus(): finished, running, interrupted and not started classes w
   assert.match(text, /4 classes: 1 finished, 1 running, 1 interrupted, 1 not started/);
   assert.match(text, /dyn_esn_flow +iy +running +3\/5 +20\.000 +2\.000/);
   assert.match(text, /report: none yet/);
+  assert.match(text, /NLLs are of the normalised features \(minmax\), in nats/);
   const r = await runScript("lib/launch/status_main.ts", [`${tmp}/nothing_here`]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /No run directory .*nothing_here/);

@@ -11,6 +11,7 @@ import type { Interval } from "../lib/data/timit/phn.ts";
 import {
   checkNormStats,
   computeNormStats,
+  logScalePerFrame,
   normalise,
   type SegmentSet,
   subsetSegments,
@@ -91,6 +92,27 @@ Deno.test("min-max statistics map the training frames onto [0, 1]; a constant co
   assert.deepEqual(z.offset, [0, 2, 1]);
   assert.equal(z.scale[0], 1);
   assert.ok(Math.abs(z.scale[1] - Math.sqrt(2 / 3)) < 1e-12);
+});
+
+Deno.test("logScalePerFrame(): a normalised NLL per frame plus it is the NLL per frame of the features", () => {
+  // A diagonal Gaussian fitted to the frames: its NLL in feature space, computed directly, against the NLL of
+  // the z-scored frames under N(0, I) plus the offset (the z-scores of the fit are exactly those frames').
+  const rows = [[1, 10, -3], [2, 14, -1], [4, 11, -2], [5, 17, -6]];
+  const st = computeNormStats(setOf(rows, [0], [4]), "zscore");
+  const nllFeatures =
+    rows.flatMap((r) =>
+      r.map((x, d) =>
+        0.5 * ((x - st.offset[d]) / st.scale[d]) ** 2 + Math.log(st.scale[d]) + 0.5 * Math.log(2 * Math.PI)
+      )
+    ).reduce((a, b) => a + b, 0) / rows.length;
+  const nllNormalised =
+    rows.flatMap((r) =>
+      r.map((x, d) => 0.5 * ((x - st.offset[d]) / st.scale[d]) ** 2 + 0.5 * Math.log(2 * Math.PI))
+    ).reduce((a, b) => a + b, 0) / rows.length;
+  assert.ok(Math.abs(nllNormalised + logScalePerFrame(st) - nllFeatures) < 1e-12);
+  assert.ok(Math.abs(logScalePerFrame(st) - st.scale.reduce((s, v) => s + Math.log(v), 0)) < 1e-15);
+  // A constant dimension (scale 1) adds nothing.
+  assert.equal(logScalePerFrame({ ...st, scale: [1, 1, 1] }), 0);
 });
 
 Deno.test("checkNormStats() reads both methods and the statistics files written before min-max", () => {

@@ -23,8 +23,9 @@ export interface FrameDensity extends Module {
   readonly frameDim: number;
   readonly contextDim: number;
   /**
-   * `log p(x_r | h_r)` per row: `x: [R, D]`, `h: [R, N]` to `[R]`. `hT`, when given, is the transpose of a
-   * constant `h` (no gradient), used for fast gradients of the context products (`products.ts`).
+   * `log p(x_r | h_r)` per row: `x: [R, D]`, `h: [R, N]` to `[R]`. `constant` says that `h` needs no
+   * gradient (fixed ESN states), which lets the context products take their fast gradient path
+   * (`products.ts`).
    */
   logProb(x: tf.Tensor2D, h: tf.Tensor2D, constant?: boolean): tf.Tensor1D;
   /**

@@ -83,6 +83,8 @@ export interface RunStatus {
     job: string | null;
   }[];
   readonly report: { readonly path: string; readonly accuracy: Readonly<Record<string, number>> } | null;
+  /** What the NLLs are densities of: `normalised features (<method>)` when the run normalises, else null. */
+  readonly nll_space: string | null;
 }
 
 /** Slurm states of a task that ended without success. */
@@ -231,6 +233,7 @@ export async function runStatus(runDir: string): Promise<RunStatus> {
     jobs,
     failed_stages: failedStages,
     report,
+    nll_space: normStatsMethod(runDir),
   };
 }
 
@@ -358,4 +361,10 @@ function lastError(log: string | null): string | null {
     // no log
   }
   return null;
+}
+
+/** `normalised features (<method>)` from the run's `models/norm_stats.json`, or null without one. */
+function normStatsMethod(runDir: string): string | null {
+  const stats = readJson<{ method?: string }>(join(modelsDir(runDir), "norm_stats.json"));
+  return typeof stats?.method === "string" ? `normalised features (${stats.method})` : null;
 }

@@ -60,6 +60,9 @@ export function formatStatus(s: RunStatus): string {
         (c.epoch ? `resumes from its last.ckpt (epoch ${c.epoch})` : "starts again"),
     );
   }
+  if (s.nll_space) {
+    lines.push(`NLLs are of the ${s.nll_space}, in nats (report.md gives the offset to the features')`);
+  }
   lines.push(
     s.report
       ? `report: ${s.report.path} (${
@@ -86,6 +89,7 @@ export function statusJsonLines(s: RunStatus): string[] {
       submission: s.submission,
       failed_stages: s.failed_stages,
       report: s.report,
+      nll_space: s.nll_space,
     }),
   ];
 }

@@ -65,6 +65,16 @@ export interface NormStats {
   readonly scale: number[];
 }
 
+/**
+ * `sum_d log scale_d`, in nats: the normalisation's log-Jacobian per frame. A density of the normalised
+ * frames `(x - offset) / scale` gives that of the features themselves as
+ * `log p_features(x) = log p_normalised((x - offset) / scale) - sum_d log scale_d`, so a normalised NLL per
+ * frame plus this value is the NLL per frame of the features (a constant dimension, scale 1, adds 0).
+ */
+export function logScalePerFrame(stats: NormStats): number {
+  return stats.scale.reduce((s, v) => s + Math.log(v), 0);
+}
+
 /** The statistics of `method` over all frames of `set` (float64; z-scores in two passes). */
 export function computeNormStats(set: SegmentSet, method: NormMethod = "zscore"): NormStats {
   const D = set.frameDim, N = set.frames.length / D, x = set.frames;
