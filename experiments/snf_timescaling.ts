@@ -6,7 +6,8 @@
  *
  * Each (layer, gradient, size) trains `steps` batches of `batch_size` with the runner's own train step
  * (Adam, lr 1e-4), after `warmup_steps` untimed ones; the mean and std of the step time go to
- * `timescaling.csv`, `timescaling.md` and the plot `timescaling.png` (ms per step against D = s^2).
+ * `timescaling.csv`, `timescaling.md` and the plot `curves.png` (ms per step against D = s^2: this
+ * experiment's curves, in the file every experiment's run directory has; it has no epochs to plot).
  */
 import * as tf from "@tensorflow/tfjs";
 import { adam } from "../lib/runner/adam.ts";
@@ -157,7 +158,7 @@ export const snfTimescaling: ExperimentSpec<typeof config, VectorBatch> = {
         } |`
       ),
     ];
-    const files = ["timescaling.csv", "timescaling.md", "timescaling.png"].map((f) => join(opts.runDir, f));
+    const files = ["timescaling.csv", "timescaling.md", "curves.png"].map((f) => join(opts.runDir, f));
     await Deno.writeTextFile(files[0], csv.join("\n") + "\n");
     await Deno.writeTextFile(files[1], md.join("\n") + "\n");
     const series = [...new Set(rows.map((r) => `${r.layer} ${r.gradient}`))].map((name) => {

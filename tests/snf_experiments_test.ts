@@ -9,6 +9,12 @@ import { Experiment } from "../lib/runner/experiment.ts";
 import { Logger } from "../lib/runner/logger.ts";
 import { getExperiment } from "../experiments/registry.ts";
 
+/** A PNG file: its signature and more than a header. */
+const isPng = async (path: string) => {
+  const b = await Deno.readFile(path);
+  return b.length > 1000 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+};
+
 await selectBackend("wasm");
 
 const silent = () => new Logger({ err: () => {}, out: () => {}, tty: false });
@@ -32,6 +38,7 @@ async function smoke(name: string, overrides: Record<string, string | number | b
     assert.ok(Number.isFinite(summary.test_nll), `${name}: test_nll ${summary.test_nll}`);
     const files = [...Deno.readDirSync(`${dir}/samples`)].map((e) => e.name);
     assert.ok(files.some((f) => f.endsWith(".png")), `${name}: no picture in ${files}`);
+    assert.ok(await isPng(`${dir}/curves.png`), `${name}: no curves.png`);
     return { summary, files };
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -90,7 +97,7 @@ Deno.test("snf_timescaling times every layer, gradient and size and writes table
     const csv = Deno.readTextFileSync(`${dir}/timescaling.csv`).trim().split("\n");
     assert.equal(csv.length, 9);
     assert.match(csv[1], /^fc,SNF,3,9,/);
-    assert.ok(Deno.statSync(`${dir}/timescaling.png`).size > 0);
+    assert.ok(await isPng(`${dir}/curves.png`));
     assert.match(Deno.readTextFileSync(`${dir}/timescaling.md`), /\| conv \| exact \| 4 \| 16 \|/);
   } finally {
     await Deno.remove(dir, { recursive: true });
