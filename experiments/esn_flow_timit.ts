@@ -39,14 +39,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { logScalePerFrame } from "../lib/data/timit/segment_set.ts";
 import { adam } from "../lib/runner/adam.ts";
+import { acquireRunLock, hostName } from "../lib/runner/run_lock.ts";
 import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
 import { configArgs } from "../lib/classify/jobs.ts";
 import { submitPerClassRun } from "../lib/classify/launch_slurm.ts";
 import { CHILD_JOB_ENV } from "../lib/cli/args.ts";
+import { watchClaimedClasses } from "../lib/launch/claim_progress.ts";
 import { runStagesLocally } from "../lib/launch/local.ts";
 import { planStages, STAGE_CHOICES, type StageName, taskName } from "../lib/launch/plan.ts";
-import { recordTaskStart, writeClassList } from "../lib/launch/records.ts";
+import { LAUNCH_ID_ENV, recordTaskStart, TASK_NAME_ENV, writeClassList } from "../lib/launch/records.ts";
 import { shellSplit } from "../lib/launch/shell.ts";
 import { checkSlurmArgs, requireSbatch } from "../lib/launch/slurm.ts";
 import { applyProfile, describeChanges } from "../lib/classify/profile.ts";
@@ -130,6 +132,11 @@ const config = experimentConfig({
     true,
     "Refuse --launcher slurm when a path the jobs use is on a file system local to this machine and the " +
       "cluster has other nodes",
+  ),
+  claim: bool(
+    false,
+    "Train the classes no other process holds, largest first, one at a time, until none is left " +
+      "(what --num_jobs children do; also by hand on several machines sharing the run directory)",
   ),
   retrain: bool(false, "Train classes again even when their run has finished (default: skip them)"),
   full_test: bool(
@@ -225,7 +232,16 @@ function resolve(cfg: TimitConfig, explicitKeys: ReadonlySet<string>): Resolved 
   const shard = parseShard(cfg.shard);
   if (!(cfg.num_jobs >= 1)) throw new ConfigError(`--num_jobs must be at least 1, got ${cfg.num_jobs}`);
   if (cfg.num_jobs > 1 && shard) throw new ConfigError("--num_jobs > 1 cannot be combined with --shard");
+  if (cfg.claim && shard) {
+    throw new ConfigError("--claim takes classes as they come; --shard fixes them: not both");
+  }
+  if (cfg.claim && cfg.retrain) {
+    throw new ConfigError(
+      "--claim with --retrain could delete a class another process is training; run --retrain without --claim",
+    );
+  }
   if (cfg.launcher === "slurm") {
+    if (cfg.claim) throw new ConfigError("--claim is for the local launcher's jobs and runs by hand");
     if (shard) {
       throw new ConfigError(
         "--shard is for shards run by hand; --launcher slurm makes its own (--slurm_array_tasks)",
@@ -409,7 +425,9 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     return { data, conditions, stages, profile, applied, cfg, classes, base };
   };
   let loaded: ReturnType<typeof loadRun> | null = null;
-  const load = () => (loaded ??= loadRun());
+  /** What {@link load} gave, once it has (for synchronous hooks). */
+  let loadedNow: Awaited<ReturnType<typeof loadRun>> | null = null;
+  const load = () => (loaded ??= loadRun().then((v) => (loadedNow = v)));
 
   /** Stage prepare: the data (features and statistics written once), the chosen classes recorded. */
   const prepare = async (): Promise<Record<string, unknown>> => {
@@ -438,6 +456,7 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
         (protocolName === "genhmm" ? GENHMM_VAL_FRACTION : DEFAULT_SPLIT_OPTIONS.valFraction),
       classes: "",
       shard: "",
+      claim: false,
       stage: "train",
       num_jobs: 1,
       retrain: false,
@@ -451,9 +470,22 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     if (cfg.checkpoint_path !== null) {
       log.warn(`checkpoint_path is ignored: each class keeps best.ckpt in its own directory`);
     }
-    const mine = shardClasses(classes, data.counts, shard);
-    const name = shard ? `${cfg.model}-train-${shard.index}of${shard.count}` : `${cfg.model}-train`;
-    await recordTaskStart(runDir, name, mine, (c) => classRunDir(runDir, cfg.model, c), (m) => log.warn(m));
+    // A claiming process offers itself every class, largest first (the longest jobs start first); it
+    // trains those it takes and records each in its task record, for the status command.
+    const frames = new Map(data.counts.map((c) => [c.name, c.frames]));
+    const mine = cfg.claim
+      ? [...classes].sort((a, b) => (frames.get(b) ?? 0) - (frames.get(a) ?? 0) || (a < b ? -1 : 1))
+      : shardClasses(classes, data.counts, shard);
+    // Claimers started by hand (several machines) each need a record of their own.
+    const name = Deno.env.get(TASK_NAME_ENV) ??
+      (shard
+        ? `${cfg.model}-train-${shard.index}of${shard.count}`
+        : cfg.claim
+        ? `${cfg.model}-train-${hostName()}-${Deno.pid}`
+        : `${cfg.model}-train`);
+    const classDir = (c: string) => classRunDir(runDir, cfg.model, c);
+    const claimed: string[] = [];
+    await recordTaskStart(runDir, name, cfg.claim ? [] : mine, classDir, (m) => log.warn(m));
     if (shard && mine.length === 0) {
       log.info(
         `shard ${shard.index}/${shard.count} has no class to train (there are ${classes.length} classes)`,
@@ -471,6 +503,15 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       retrain: cfg.retrain,
       specFor: classSpec,
       schema: config,
+      ...(cfg.claim && {
+        claim: {
+          launch: Deno.env.get(LAUNCH_ID_ENV) ?? null,
+          onClaim: async (c: string) => {
+            claimed.push(c);
+            await recordTaskStart(runDir, name, claimed, classDir, (m) => log.warn(m));
+          },
+        },
+      }),
     });
   };
 
@@ -478,11 +519,11 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   const evaluate = async (): Promise<Record<string, unknown>> => {
     const { data, cfg, classes, conditions, profile, applied } = await load();
     const pending = classes.filter((c) => classRunStatus(classRunDir(runDir, cfg.model, c)) !== "done");
-    if (shard && pending.length) {
+    if ((shard || cfg.claim) && pending.length) {
       log.info(
         `evaluation skipped: ${pending.length} classes (${
           pending.join(",")
-        }) are not trained yet (other shards); ` +
+        }) are not trained yet (other shards or jobs); ` +
           `when every shard is done: --stage eval --out ${runDir}`,
       );
       return { evaluated: false };
@@ -560,9 +601,21 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
   if (!launched && cfg0.num_jobs > 1 && cfg0.stage !== "eval" && cfg0.stage !== "prepare") {
     const { classes } = await load();
     trainTasks = Math.min(cfg0.num_jobs, classes.length);
-    log.info(`training ${classes.length} classes in ${trainTasks} parallel jobs (child processes)`);
+    log.info(
+      `training ${classes.length} classes in ${trainTasks} parallel jobs (child processes), each taking ` +
+        `the next class no other job holds, largest first`,
+    );
+    // The jobs claim classes, so none of them may delete one: --retrain is done here, before they start.
+    if (cfg0.retrain && trainTasks > 1) {
+      for (const c of classes) {
+        const dir = classRunDir(runDir, cfg0.model, c);
+        if (!exists(dir)) continue;
+        acquireRunLock(dir, (m) => log.warn(`${dir}: ${m}`));
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
   }
-  const plan = planStages(cfg0.stage, { trainTasks, only: launched });
+  const plan = planStages(cfg0.stage, { trainTasks, only: launched, claimTrain: true });
   let tTrain = 0;
   const results = await runStagesLocally(plan, {
     runDir,
@@ -576,6 +629,18 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
         : taskName(cfg0.model, stage, 1),
     before: (stage) => {
       if (stage.name === "train") tTrain = performance.now();
+    },
+    during: (stage) => {
+      if (!stage.claim || !loadedNow) return undefined;
+      const { data, cfg, classes } = loadedNow;
+      const counts = data.seg.counts("train");
+      return watchClaimedClasses({
+        log,
+        classes,
+        frames: (c) => counts[data.seg.id(c)].frames,
+        epochs: cfg.epochs,
+        classDir: (c) => classRunDir(runDir, cfg.model, c),
+      });
     },
     after: async (stage) => {
       if (stage.name !== "train") return {};

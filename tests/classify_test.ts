@@ -19,6 +19,7 @@ import {
   perClassNllPerFrame,
 } from "../lib/classify/ml.ts";
 import {
+  CLAIM_FAILED,
   classRunDir,
   classRunStatus,
   findClassModels,
@@ -350,6 +351,74 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
       () => loadDynamicClassModel(c1, specFor("c1"), 4, (c) => build(c, "c1")),
       (e: Error) => e instanceof ConfigError && /trained with frame_dim 3; the data has 4/.test(e.message),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("trainPerClass({ claim }): concurrent claimers train each class once; a failure is left to its launch", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classify_claim_" });
+  const cfg = resolveConfig(SCHEMA, {
+    esn_dim: 12,
+    hidden_layer_dim: 4,
+    n_flow_layers: 1,
+    epochs: 2,
+    batch_size: 8,
+    log_interval: 0,
+  });
+  const classes = ["c0", "c1", "c2", "c3"];
+  const specFor = (cls: string): ExperimentSpec<typeof SCHEMA, SequenceBatch> => ({
+    name: "classify_claim",
+    description: "",
+    config: SCHEMA,
+    data: () => Promise.resolve(classData(Number(cls.slice(1)))),
+    model: (c) => buildDynamicModel(c, 3, { rng: new Rng(`w:${cls}`), esnSeed: c.seed }),
+    optimizer: (c) => tf.train.adam(c.lr),
+  });
+  const log = new Logger({ quiet: true });
+  try {
+    // Two claimers in one process (a lock is not reentrant, so they exclude each other as two processes do).
+    const claimed: string[][] = [[], []];
+    const runs = await Promise.all([0, 1].map((j) =>
+      trainPerClass({
+        runDir: dir,
+        variant: "v",
+        classes,
+        cfg,
+        specFor,
+        retrain: false,
+        log,
+        claim: { launch: "L1", onClaim: (c) => Promise.resolve(void claimed[j].push(c)) },
+      })
+    ));
+    const trained = runs.flatMap((r) => r.filter((x) => x.action === "trained").map((x) => x.cls)).sort();
+    assert.deepEqual(trained, classes, "every class trained exactly once");
+    assert.deepEqual([...claimed[0], ...claimed[1]].sort(), classes);
+    assert.ok(
+      claimed[0].length > 0 && claimed[1].length > 0,
+      `both claimers worked: ${JSON.stringify(claimed)}`,
+    );
+    for (const c of classes) assert.equal(classRunStatus(classRunDir(dir, "v", c)), "done");
+
+    // A class that failed in launch L2 is left alone by L2's other claimers, and tried again by launch L3.
+    const c0 = classRunDir(dir, "v", "c0");
+    await Deno.remove(c0, { recursive: true });
+    await Deno.mkdir(c0);
+    Deno.writeTextFileSync(join(c0, CLAIM_FAILED), JSON.stringify({ launch: "L2", pid: 1, error: "boom" }));
+    const again = (launch: string) =>
+      trainPerClass({
+        runDir: dir,
+        variant: "v",
+        classes: ["c0"],
+        cfg,
+        specFor,
+        retrain: false,
+        log,
+        claim: { launch },
+      });
+    assert.deepEqual(await again("L2"), []);
+    assert.deepEqual((await again("L3")).map((r) => r.action), ["trained"]);
+    assert.throws(() => Deno.statSync(join(c0, CLAIM_FAILED)), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -89,8 +89,12 @@ Deno.test({
         const par = `${tmp}/run2`;
         const r = await cli([...TINY, "--out", par, "--num_jobs", "2"]);
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stderr, /\[shard 1\/2\]/);
-        assert.match(r.stderr, /\[shard 2\/2\]/);
+        // The two jobs claim classes: each class is trained by exactly one of them.
+        const trainedBy = [
+          ...r.stderr.matchAll(/\[job ([12])\/2\] \[dyn_esn_flow \d\/3: (\w+)\] training in /g),
+        ]
+          .map((m) => m[2]).sort();
+        assert.deepEqual(trainedBy, ["m", "n", "sil"], r.stderr);
         const one = (await report(run)).variants[0], two = (await report(par)).variants[0];
         assert.deepEqual(two.classes, one.classes);
         assert.deepEqual(two.confusion, one.confusion);

@@ -38,6 +38,22 @@ Deno.test("planStages(): the stages --stage asks for, the train stage sharded, a
   assert.deepEqual(names(planStages("train", { trainTasks: 2 })), ["prepare:1", "train:2s"]);
   assert.deepEqual(names(planStages("eval", { trainTasks: 2 })), ["eval:1"]);
   assert.deepEqual(names(planStages("train", { trainTasks: 2, only: true })), ["train:2s"]);
+  // Claiming tasks (the local launcher's jobs): not shards; each task gets --claim and no --retrain.
+  const claimed = planStages("all", { trainTasks: 2, claimTrain: true })[1];
+  assert.deepEqual([claimed.claim, claimed.sharded], [true, false]);
+  assert.deepEqual(taskSettings(claimed, 2), {
+    stage: "train",
+    claim: true,
+    retrain: false,
+    num_jobs: 1,
+    launcher: "local",
+  });
+  assert.equal(taskName("dyn_esn_flow", claimed, 2), "dyn_esn_flow-train-2of2");
+  assert.equal(
+    planStages("all", { trainTasks: 1, claimTrain: true })[1].claim,
+    false,
+    "one task claims nothing",
+  );
   assert.throws(() => planStages("all", { trainTasks: 0 }), /at least 1 task/);
   const train = planStages("all", { trainTasks: 14, maxRunning: 4 })[1];
   assert.equal(train.maxRunning, 4);
@@ -384,6 +400,22 @@ Deno.test({
   },
 });
 
+Deno.test("--claim refuses --shard, --retrain and --launcher slurm (exit 2, nothing written)", async () => {
+  for (
+    const [extra, re] of [
+      [["--shard", "1/2"], /--claim takes classes as they come; --shard fixes them: not both/],
+      [["--retrain"], /--claim with --retrain could delete a class another process is training/],
+      [["--launcher", "slurm"], /--claim is for the local launcher's jobs and runs by hand/],
+    ] as const
+  ) {
+    const out = `${tmp}/claim_bad_${extra[0].slice(2)}`;
+    const r = await cli([...TINY, "--out", out, "--claim", ...extra]);
+    assert.equal(r.code, 2, `${extra.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.throws(() => Deno.statSync(out), Deno.errors.NotFound);
+  }
+});
+
 Deno.test({
   name:
     "a local run whose training child fails: exit 1, and the status names the failed class, exit code and log",
@@ -395,9 +427,15 @@ Deno.test({
     Deno.writeTextFileSync(`${run}/models/dyn_esn_flow/n/last.ckpt`, "not a checkpoint");
     const r = await cli([...TINY, "--out", run, "--num_jobs", "2"]);
     assert.equal(r.code, 1, r.stderr);
+    // The jobs claim classes as they go: whichever took n failed, alone (the other left n to it).
+    const failedJob = /Parallel training failed: job ([12])\/2 exited with code 1 \(see/.exec(r.stderr);
+    assert.ok(failedJob, r.stderr);
+    const task = `dyn_esn_flow-train-${failedJob[1]}of2`;
+    assert.match(r.stderr, new RegExp(`logs: .*${task}\\.log`));
+    // The other job reached n after the failure (left alone) or, rarely, while it was happening (taken).
     assert.match(
       r.stderr,
-      /Parallel training failed: shard 2\/2 exited with code 1 .*logs: .*dyn_esn_flow-train-2of2\.log/,
+      /\[dyn_esn_flow 3\/3: n\] (failed in process \d+ of this launch .*; left alone|taken by another job)/,
     );
     const st = await runScript("lib/launch/status_main.ts", [run, "--json"]);
     assert.equal(st.code, 0, st.stderr);
@@ -409,16 +447,16 @@ Deno.test({
     ]]);
     const n = classes[1];
     assert.equal(n.exit_code, 1);
-    assert.equal(n.log, `${run}/logs/dyn_esn_flow-train-2of2.log`);
+    assert.equal(n.log, `${run}/logs/${task}.log`);
     assert.match(Deno.readTextFileSync(n.log), /error: Cannot load checkpoint .*last\.ckpt/);
     assert.deepEqual([rows.at(-1).finished, rows.at(-1).failed], [2, 1]);
     const human = await runScript("lib/launch/status_main.ts", [run]);
     assert.match(
       human.stdout,
       new RegExp(
-        `FAILED: dyn_esn_flow class n: task dyn_esn_flow-train-2of2 exited with code 1 on .* \\(Cannot load ` +
+        `FAILED: dyn_esn_flow class n: task ${task} exited with code 1 on .* \\(Cannot load ` +
           `checkpoint "${run}/models/dyn_esn_flow/n/last\\.ckpt": .*\\); log: ${run}/logs/` +
-          `dyn_esn_flow-train-2of2\\.log\\. Run the same command again`,
+          `${task}\\.log\\. Run the same command again`,
       ),
     );
   },

@@ -8,6 +8,7 @@
  * whose run finished (`summary.json` and `best.ckpt` present) is skipped; one that was interrupted
  * (`last.ckpt` only) resumes where it stopped; `retrain` deletes the class's directory and starts over.
  */
+import { acquireRunLock, type RunLock, RunLockError } from "../runner/run_lock.ts";
 import type { BackendInfo } from "../backend.ts";
 import { type Config, configChanges, type ConfigSchema } from "../config.ts";
 import { disposeModule } from "../nn/module.ts";
@@ -15,7 +16,7 @@ import { loadCheckpoint, restoreCheckpoint } from "../runner/checkpoint.ts";
 import { Experiment } from "../runner/experiment.ts";
 import { TrainingProgress } from "./train_progress.ts";
 import type { Logger } from "../runner/logger.ts";
-import { exists, join } from "../runner/run_dir.ts";
+import { exists, join, writeJsonAtomic } from "../runner/run_dir.ts";
 import type { Batch, DensityModel, ExperimentSpec } from "../runner/types.ts";
 
 /** `<run dir>/models`. */
@@ -66,6 +67,36 @@ export interface PerClassOptions<S extends ConfigSchema, B extends Batch> {
   readonly schema?: S;
   /** Training frames of a class: with it, a progress line across classes estimates the time to go. */
   readonly frames?: (cls: string) => number;
+  /**
+   * Claim classes instead of owning them: a class is trained only if this process takes its lock; one that
+   * another process holds is left to it, and one found finished under the lock is skipped. Processes that
+   * claim the same classes in the same order share them out as they go, so none idles while another still
+   * has classes waiting (`--num_jobs` children). `onClaim` hears of each class taken. Not with `retrain`.
+   * A class whose training fails is marked (`.claim_failed`, with `launch`): the other processes of the
+   * same launch leave it alone rather than fail on it too; a later launch tries it again.
+   */
+  readonly claim?: {
+    readonly onClaim?: (cls: string) => Promise<void>;
+    /** The launch these processes belong to (the local launcher's `ECHOFLOW_LAUNCH_ID`); null: none. */
+    readonly launch?: string | null;
+  };
+}
+
+/** The marker of a class whose claimed training failed (see {@link PerClassOptions.claim}). */
+export const CLAIM_FAILED = ".claim_failed";
+
+interface ClaimFailure {
+  readonly launch: string | null;
+  readonly pid: number;
+  readonly error: string;
+}
+
+function readFailure(dir: string): ClaimFailure | null {
+  try {
+    return JSON.parse(Deno.readTextFileSync(join(dir, CLAIM_FAILED))) as ClaimFailure;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -76,6 +107,7 @@ export const RUN_CONTROL_KEYS: ReadonlySet<string> = new Set([
   "classes",
   "num_jobs",
   "shard",
+  "claim",
   "stage",
   "retrain",
   "full_test",
@@ -140,14 +172,38 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
   const epochs = (o.cfg as { epochs?: number }).epochs ?? 1;
   const progress = o.frames ? new TrainingProgress(o.log, o.classes, o.frames, epochs) : null;
   await warnChangedClasses(o);
+  if (o.claim && o.retrain) throw new Error("trainPerClass: claimed classes cannot be retrained here");
   for (const [k, cls] of o.classes.entries()) {
     const dir = classRunDir(o.runDir, o.variant, cls);
     let status = classRunStatus(dir);
+    const tag = `[${o.variant} ${k + 1}/${o.classes.length}: ${cls}]`;
+    let lock: RunLock | undefined;
+    const launch = o.claim?.launch ?? null;
+    if (o.claim && status !== "done") {
+      Deno.mkdirSync(dir, { recursive: true });
+      try {
+        lock = acquireRunLock(dir, (m) => o.log.warn(`${dir}: ${m}`));
+      } catch (e) {
+        if (!(e instanceof RunLockError)) throw e;
+        o.log.info(`${tag} taken by another job; next class`);
+        continue;
+      }
+      const failed = readFailure(dir);
+      if (failed && launch !== null && failed.launch === launch) {
+        lock.release();
+        o.log.warn(`${tag} failed in process ${failed.pid} of this launch (${failed.error}); left alone`);
+        continue;
+      }
+      if (failed) Deno.removeSync(join(dir, CLAIM_FAILED));
+      // Another job may have finished it between the look and the lock.
+      status = classRunStatus(dir);
+      if (status === "done") lock.release();
+      else await o.claim.onClaim?.(cls);
+    }
     if (o.retrain && status !== "none") {
       await Deno.remove(dir, { recursive: true });
       status = "none";
     }
-    const tag = `[${o.variant} ${k + 1}/${o.classes.length}: ${cls}]`;
     if (status === "done") {
       const hint = o.retrainHint ?? "--retrain trains it again";
       o.log.info(`${tag} already trained in ${dir}; skipped (${hint})`);
@@ -166,10 +222,22 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
           resume: status === "partial" ? dir : null,
           log,
           backend: o.backend ?? null,
+          ...(lock && { lock }),
         }).run();
         out.push({ cls, action: status === "partial" ? "resumed" : "trained", dir, summary });
+      } catch (e) {
+        if (lock) {
+          const failure: ClaimFailure = {
+            launch,
+            pid: Deno.pid,
+            error: e instanceof Error ? e.message : String(e),
+          };
+          await writeJsonAtomic(join(dir, CLAIM_FAILED), failure);
+        }
+        throw e;
       } finally {
         stop();
+        lock?.release();
       }
       progress?.finish(cls);
     }

@@ -26,6 +26,7 @@ import {
   type FoundClassModel,
   loadClassModel,
   modelsDir,
+  type PerClassOptions,
   trainPerClass,
 } from "./per_class.ts";
 import { type NoiseResult, noiseResult, noiseTable } from "./noise_report.ts";
@@ -54,6 +55,8 @@ export interface TrainStageOptions<S extends ConfigSchema> extends StageBase {
   readonly retrainHint?: string;
   /** See {@link PerClassOptions.schema}. */
   readonly schema?: S;
+  /** See {@link PerClassOptions.claim}; claiming processes print no progress line (their launcher does). */
+  readonly claim?: PerClassOptions<S, SequenceBatch>["claim"];
   /** The experiment of one class: `data` its segments; `attach` to be called with the model it builds. */
   readonly specFor: (
     cls: string,
@@ -100,7 +103,7 @@ export async function trainClassStage<S extends ConfigSchema>(
     schema: o.schema,
     log: o.log,
     backend: o.backend,
-    frames: (cls) => trainCounts[o.seg.id(cls)].frames,
+    ...(o.claim ? { claim: o.claim } : { frames: (cls: string) => trainCounts[o.seg.id(cls)].frames }),
     specFor: (cls) => {
       const { data, ids } = o.seg.classData(cls);
       if (ids.val.length === 0) {

@@ -40,6 +40,17 @@ export class TrainingProgress {
     if ((performance.now() - this.#last) / 1000 >= this.everySeconds) this.#print();
   }
 
+  /**
+   * The class had trained `epoch` epochs before this process started watching (a resumed class): its
+   * remaining work shrinks without counting as work done here, so the rate stays that of this process.
+   */
+  resumedAt(cls: string, epoch: number): void {
+    const before = this.#left.get(cls) ?? 0;
+    const after = this.#frames.get(cls)! * Math.max(0, this.epochs - epoch);
+    this.#total -= Math.max(0, before - after);
+    this.#left.set(cls, Math.min(before, after));
+  }
+
   /** The class is finished (trained, stopped early or skipped): none of its work is left. */
   finish(cls: string, skipped = false): void {
     if (skipped) this.#total -= this.#left.get(cls) ?? 0;

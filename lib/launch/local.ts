@@ -9,7 +9,7 @@ import { ChildJobsError, runChildJobs } from "../classify/jobs.ts";
 import type { ConfigValue } from "../config.ts";
 import type { Logger } from "../runner/logger.ts";
 import { logsDir, type Stage, type StageName, taskLabel, taskLog, taskName, taskSettings } from "./plan.ts";
-import { recordTaskExit, TASK_LOG_ENV } from "./records.ts";
+import { LAUNCH_ID_ENV, recordTaskExit, TASK_LOG_ENV, TASK_NAME_ENV } from "./records.ts";
 
 export interface LocalOptions {
   readonly runDir: string;
@@ -23,6 +23,8 @@ export interface LocalOptions {
   readonly inlineTask?: (stage: Stage) => string;
   /** Called before each stage starts. */
   readonly before?: (stage: Stage) => void;
+  /** Called when a stage's child processes start; the function it returns is called when they have ended. */
+  readonly during?: (stage: Stage) => (() => void) | undefined;
   /** Called after each stage succeeded; what it returns goes into the run's summary. */
   readonly after?: (stage: Stage) => Promise<Record<string, unknown>>;
   /** Where children's prefixed lines go (default: stderr). */
@@ -56,16 +58,22 @@ export async function runStagesLocally(
         `; logs in ${logsDir(o.runDir)}/`,
     );
     await Deno.mkdir(logsDir(o.runDir), { recursive: true });
+    const launch = `${Deno.pid}-${Date.now()}`;
     const jobs = Array.from({ length: stage.tasks }, (_, i) => {
       const log = taskLog(o.runDir, taskName(o.variant, stage, i + 1));
       return {
         label: taskLabel(stage, i + 1),
         args: o.argsOf(taskSettings(stage, i + 1)),
         log,
-        env: { [TASK_LOG_ENV]: log },
+        env: {
+          [TASK_LOG_ENV]: log,
+          [TASK_NAME_ENV]: taskName(o.variant, stage, i + 1),
+          [LAUNCH_ID_ENV]: launch,
+        },
         name: taskName(o.variant, stage, i + 1),
       };
     });
+    const stopWatching = o.during?.(stage);
     try {
       await runChildJobs(jobs, o.write, stage.maxRunning);
     } catch (e) {
@@ -77,6 +85,8 @@ export async function runStagesLocally(
         }
       }
       throw e;
+    } finally {
+      stopWatching?.();
     }
     out = { ...out, ...await o.after?.(stage) };
   }

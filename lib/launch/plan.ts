@@ -34,6 +34,11 @@ export interface Stage {
   readonly tasks: number;
   /** Each task trains shard i of {@link tasks} (`--shard i/n`); false: one task, no shard. */
   readonly sharded: boolean;
+  /**
+   * The tasks claim classes (`--claim`): each takes the next class, largest first, that no other task
+   * holds, until none is left; so no task idles while classes wait (the local launcher's `--num_jobs`).
+   */
+  readonly claim: boolean;
   /** At most this many tasks run at once (0: no limit). */
   readonly maxRunning: number;
 }
@@ -43,6 +48,8 @@ export interface PlanOptions {
   readonly trainTasks: number;
   /** Shard the train stage even when it has one task (an array of one, on Slurm). */
   readonly shardTrain?: boolean;
+  /** With more than one train task: the tasks claim classes instead of owning fixed shards. */
+  readonly claimTrain?: boolean;
   /** At most this many train tasks at once (0: no limit). */
   readonly maxRunning?: number;
   /** Exactly the stage asked for, without the stages it needs (a task a launcher started). */
@@ -57,11 +64,13 @@ export function planStages(stage: StageChoice, o: PlanOptions): Stage[] {
   if (!(Number.isInteger(o.trainTasks) && o.trainTasks >= 1)) {
     throw new Error(`planStages: the train stage needs at least 1 task, got ${o.trainTasks}`);
   }
-  const one = (name: StageName): Stage => ({ name, tasks: 1, sharded: false, maxRunning: 0 });
+  const one = (name: StageName): Stage => ({ name, tasks: 1, sharded: false, claim: false, maxRunning: 0 });
+  const claim = o.trainTasks > 1 && (o.claimTrain ?? false);
   const train: Stage = {
     name: "train",
     tasks: o.trainTasks,
-    sharded: o.trainTasks > 1 || (o.shardTrain ?? false),
+    sharded: !claim && (o.trainTasks > 1 || (o.shardTrain ?? false)),
+    claim,
     maxRunning: o.maxRunning ?? 0,
   };
   if (o.only && stage !== "all") return [stage === "train" ? train : one(stage)];
@@ -86,6 +95,8 @@ export function taskSettings(stage: Stage, index: number | string): Record<strin
   return {
     stage: stage.name,
     ...(stage.sharded && { shard: `${index}/${stage.tasks}` }),
+    // Claiming tasks never delete a class another task may be training: the launcher did the --retrain.
+    ...(stage.claim && { claim: true, retrain: false }),
     num_jobs: 1,
     launcher: "local",
   };
@@ -93,12 +104,16 @@ export function taskSettings(stage: Stage, index: number | string): Record<strin
 
 /** `<variant>-<stage>` or, for a sharded stage, `<variant>-train-<i>of<n>`: names logs and task records. */
 export function taskName(variant: string, stage: Stage, index: number | string): string {
-  return `${variant}-${stage.name}${stage.sharded ? `-${index}of${stage.tasks}` : ""}`;
+  return `${variant}-${stage.name}${stage.sharded || stage.claim ? `-${index}of${stage.tasks}` : ""}`;
 }
 
 /** For messages: `prepare`, `eval`, or `shard i/n` for a task of a sharded stage. */
 export function taskLabel(stage: Stage, index: number | string): string {
-  return stage.sharded ? `shard ${index}/${stage.tasks}` : stage.name;
+  return stage.sharded
+    ? `shard ${index}/${stage.tasks}`
+    : stage.claim
+    ? `job ${index}/${stage.tasks}`
+    : stage.name;
 }
 
 /** `<run dir>/logs`: one log per task of a launched run (the local launcher's children, Slurm jobs). */

@@ -16,6 +16,10 @@ import { launchDir } from "./plan.ts";
 
 /** Environment variable the launchers set: the file a task's output goes to. */
 export const TASK_LOG_ENV = "ECHOFLOW_TASK_LOG";
+/** Identifies one start of a stage's child processes by the local launcher (the same in all of them). */
+export const LAUNCH_ID_ENV = "ECHOFLOW_LAUNCH_ID";
+/** The environment variable that gives a task started by the local launcher its name (`plan.ts` taskName). */
+export const TASK_NAME_ENV = "ECHOFLOW_TASK_NAME";
 
 /** The Slurm job a process runs in (from Slurm's environment), or null outside Slurm. */
 export interface SlurmJobEnv {

@@ -108,7 +108,9 @@ const listDirs = (dir: string): string[] => {
 };
 
 /** Epochs done and the best validation NLL so far, from a class folder's metrics.jsonl. */
-function progressOf(dir: string): { epoch: number | null; nll: number | null; perFrame: number | null } {
+export function progressOf(
+  dir: string,
+): { epoch: number | null; nll: number | null; perFrame: number | null } {
   let epoch: number | null = null, nll: number | null = null, perFrame: number | null = null;
   let text = "";
   try {

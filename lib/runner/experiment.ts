@@ -32,7 +32,7 @@ import type { CommonConfig } from "./common_config.ts";
 import { checkState, EarlyStop } from "./early_stop.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
 import { appendJsonl, dirname, exists, join, pruneJsonl, writeJsonAtomic } from "./run_dir.ts";
-import { acquireRunLock, removeStaleTemporaries } from "./run_lock.ts";
+import { acquireRunLock, LOCK_FILE, removeStaleTemporaries, type RunLock } from "./run_lock.ts";
 import { ResumableRng } from "./run_rng.ts";
 import { trainEpoch } from "./train_epoch.ts";
 import type {
@@ -58,6 +58,11 @@ export interface ExperimentOptions extends RunOptions {
    * are deleted first (once the directory is locked for this process).
    */
   readonly fresh?: boolean;
+  /**
+   * The run directory's lock, when the caller holds it already (e.g. a per-class job that claimed the class
+   * by taking its lock); the run then neither takes nor releases it.
+   */
+  readonly lock?: RunLock;
 }
 
 type Best = Record<string, number | null>;
@@ -114,7 +119,13 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     const t0 = performance.now();
     const { log } = this.opts;
     Deno.mkdirSync(this.runDir, { recursive: true });
-    const lock = acquireRunLock(this.runDir, (m) => log.warn(`${this.runDir}: ${m}`));
+    const held = this.opts.lock;
+    if (held && held.path !== join(this.runDir, LOCK_FILE)) {
+      throw new Error(
+        `Experiment: the lock given (${held.path}) is not that of the run directory ${this.runDir}`,
+      );
+    }
+    const lock = held ?? acquireRunLock(this.runDir, (m) => log.warn(`${this.runDir}: ${m}`));
     try {
       if (this.opts.fresh) {
         const files = ["config.json", "metrics.jsonl", "summary.json", LAST_CHECKPOINT, "best.ckpt", CURVES];
@@ -131,7 +142,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
       }
       return await this.#run(t0);
     } finally {
-      lock.release();
+      if (!held) lock.release();
     }
   }
 

@@ -1,11 +1,13 @@
 /**
  * One writer per run directory, and no leftovers from writers that died.
  *
- * {@link acquireRunLock} creates `<dir>/.echoflow.lock` exclusively (`O_CREAT | O_EXCL`, atomic on local
- * and NFSv3+ file systems) holding the writer's process id, host, start time and command. A second writer
- * is refused with an error naming the holder. A lock whose holder is gone (same host, no such process:
- * a run killed with SIGKILL, a crash) is stale: it is removed, with a warning, and taken. A lock of another
- * host is never judged stale (its process cannot be seen from here); the error says how to remove it.
+ * {@link acquireRunLock} creates `<dir>/.echoflow.lock` exclusively, with its content (a hard link of a
+ * written temporary: atomic on local and NFS file systems), holding the writer's process id, host, start
+ * time and command. A second writer is refused with an error naming the holder. A lock whose holder is gone
+ * (same host, no such process: a run killed with SIGKILL, a crash) is stale: it is removed, with a warning,
+ * and taken; one process at a time breaks a stale lock (`<lock>.break`), so two that find it at once never
+ * both take it. A lock of another host is never judged stale (its process cannot be seen from here); the
+ * error says how to remove it.
  *
  * {@link removeStaleTemporaries} deletes the temporary files of atomic writes (`*.tmp-<pid>-*`, see
  * `run_dir.ts`) whose writer is gone: what a kill during a checkpoint or cache write leaves behind.
@@ -79,9 +81,80 @@ function readHolder(path: string): LockHolder | null {
   }
 }
 
+/** Synchronous sleep (the lock is taken synchronously). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Creates `path` holding `holder`, only if it does not exist; false when it does. The content is written to
+ * a temporary file first and hard-linked to `path` (atomic, also on NFS), so a reader never sees a lock
+ * file without its holder; where hard links are not supported, an exclusive create and a write.
+ */
+function createHolding(path: string, holder: LockHolder): boolean {
+  const text = JSON.stringify(holder) + "\n";
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  Deno.writeTextFileSync(tmp, text);
+  try {
+    Deno.linkSync(tmp, path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return false;
+    try {
+      const f = Deno.openSync(path, { write: true, createNew: true });
+      f.writeSync(new TextEncoder().encode(text));
+      f.close();
+      return true;
+    } catch (e2) {
+      if (e2 instanceof Deno.errors.AlreadyExists) return false;
+      throw e2;
+    }
+  } finally {
+    Deno.removeSync(tmp);
+  }
+}
+
+const sameHolder = (a: LockHolder | null, b: LockHolder | null): boolean =>
+  a !== null && b !== null && a.pid === b.pid && a.host === b.host && a.started === b.started;
+
+/**
+ * Removes the lock at `path` if it still holds `stale`. Only one process breaks a lock at a time: it holds
+ * `<path>.break` meanwhile, so two processes that both found the same stale lock never remove a fresh one
+ * that the first of them has just made. Returns false when another process is breaking it right now.
+ */
+function breakStale(path: string, stale: LockHolder | null, me: LockHolder): boolean {
+  const breaker = `${path}.break`;
+  if (!createHolding(breaker, me)) {
+    const other = readHolder(breaker);
+    // A breaker that died on this host leaves its own stale lock: remove it, then try again.
+    if (other && other.host === me.host && processAlive(other.pid) === false) {
+      try {
+        Deno.removeSync(breaker);
+      } catch {
+        // Removed by another process first.
+      }
+    }
+    return false;
+  }
+  try {
+    const now = readHolder(path);
+    if (stale === null ? now === null : sameHolder(now, stale)) {
+      try {
+        Deno.removeSync(path);
+      } catch {
+        // Already gone.
+      }
+    }
+    return true;
+  } finally {
+    Deno.removeSync(breaker);
+  }
+}
+
 /**
  * Takes the lock of `dir` (which must exist) for this process; `warn` hears of a stale lock removed.
- * Throws {@link RunLockError} naming the holder when another live process has it.
+ * Throws {@link RunLockError} naming the holder when another live process has it (or this process: a lock
+ * is not reentrant; a caller that holds it passes it on, see `ExperimentOptions.lock`).
  */
 export function acquireRunLock(dir: string, warn: (msg: string) => void = () => {}): RunLock {
   const path = `${dir}/${LOCK_FILE}`;
@@ -91,15 +164,8 @@ export function acquireRunLock(dir: string, warn: (msg: string) => void = () => 
     started: new Date().toISOString(),
     command: ["deno", ...Deno.args].join(" "),
   };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const f = Deno.openSync(path, { write: true, createNew: true });
-      f.writeSync(new TextEncoder().encode(JSON.stringify(holder) + "\n"));
-      f.close();
-      return new RunLock(path, holder);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    }
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (createHolding(path, holder)) return new RunLock(path, holder);
     const other = readHolder(path);
     const gone = other === null || (other.host === holder.host && processAlive(other.pid) === false);
     if (!gone) {
@@ -110,15 +176,16 @@ export function acquireRunLock(dir: string, warn: (msg: string) => void = () => 
           `${other!.command}). Wait for it to finish; if no such process is running any more, delete ${path}`,
       );
     }
-    warn(
-      other === null
-        ? `removed the unreadable lock file ${path}`
-        : `removed the stale lock of process ${other.pid} (since ${other.started}), which is gone`,
-    );
-    Deno.removeSync(path);
+    if (breakStale(path, other, holder)) {
+      warn(
+        other === null
+          ? `removed the unreadable lock file ${path}`
+          : `removed the stale lock of process ${other.pid} (since ${other.started}), which is gone`,
+      );
+    } else sleepSync(20);
   }
   throw new RunLockError(
-    `Run directory "${dir}": another process took its lock (${path}) at the same moment`,
+    `Run directory "${dir}": its lock (${path}) could not be taken; other processes kept taking or breaking it`,
   );
 }
 
