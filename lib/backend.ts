@@ -54,9 +54,33 @@ export function isHardwareAdapter(a: AdapterLike): boolean {
   return !SOFTWARE.test(describeAdapter(a));
 }
 
+/**
+ * Mesa's Vulkan drivers look for a Wayland display under `XDG_RUNTIME_DIR` and print
+ * `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` (twice) where it is unset: on servers,
+ * in containers, in cron jobs. That line looks like a failure of the run and is not one; an empty private
+ * directory (removed at exit) silences it. Nothing else in echoflow reads the variable.
+ */
+function quietWaylandProbe(): void {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = Deno.makeTempDirSync({ prefix: "echoflow_xdg_" });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    });
+  } catch {
+    // No --allow-env or --allow-write: the probe prints its line, nothing worse.
+  }
+}
+
 async function requestAdapter(): Promise<AdapterLike | null> {
   const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<AdapterLike | null> } }).gpu;
   if (!gpu) return null;
+  quietWaylandProbe();
   try {
     return await gpu.requestAdapter();
   } catch {
