@@ -172,7 +172,12 @@ Deno.test({
     const a = (await report(`${tmp}/cache_big`)).variants[0],
       b = (await report(`${tmp}/cache_small`)).variants[0];
     assert.deepEqual(b.confusion, a.confusion);
-    // Measured: the per-batch states give the same NLL to float32 rounding.
-    assert.ok(Math.abs(b.test_nll_per_frame - a.test_nll_per_frame) < 1e-4 * Math.abs(a.test_nll_per_frame));
+    // The states per batch come from the same host encoder, sequence by sequence: measured, the same NLL
+    // to the last bit (54.96928878597446 here), overall and per class.
+    assert.equal(b.test_nll_per_frame, a.test_nll_per_frame);
+    assert.deepEqual(
+      b.per_class.map((c: { test_nll_per_frame: number }) => c.test_nll_per_frame),
+      a.per_class.map((c: { test_nll_per_frame: number }) => c.test_nll_per_frame),
+    );
   },
 });
