@@ -50,7 +50,7 @@ export interface BenchOptions {
   readonly python: string | null;
   /** Thread counts the PyTorch peer runs with (one peer run each; the best counts). */
   readonly threads: readonly number[];
-  /** Only compare the log-likelihood of one set of weights with the PyTorch model's (1e-4 relative). */
+  /** Only compare the log-likelihood of one set of weights with the PyTorch model's (1e-6 relative). */
   readonly checkPeer: boolean;
   readonly seed: number;
   readonly quick: boolean;
@@ -120,7 +120,7 @@ export const BENCH_USAGE =
   --python EXE       Python with torch for the peer (default: python3, then /usr/bin/python3)
   --threads LIST     PyTorch thread counts, one peer run each, the best counts (default 1,2)
   --no_peer          do not run the peer
-  --check_peer       only check identical maths: the same weights' log-likelihood in PyTorch (1e-4 rel.)
+  --check_peer       only check identical maths: the same weights' log-likelihood in PyTorch (1e-6 rel.)
   --seed N           seed of data, weights and reservoir (default 0)
   --quick            tiny sizes (batch 8, esn_dim 32, 2 steps): a smoke test
   --help             this text`;

@@ -22,7 +22,7 @@ import {
 import { buildBenchModel } from "../bench/measure.ts";
 import { allocatorSettings, parseLoadAverage } from "../bench/machine.ts";
 import { peakMemoryOf } from "../bench/memory.ts";
-import { exportForPeer, maxRelativeError, torchName } from "../bench/peer_check.ts";
+import { CHECK_TOLERANCE, exportForPeer, maxRelativeError, torchName } from "../bench/peer_check.ts";
 import { findPython, parsePeerLines, peerArgs, peerFigures, runPeer } from "../bench/peer.ts";
 import { pairedRun, PeerServer } from "../bench/paired.ts";
 import {
@@ -420,12 +420,14 @@ Deno.test({
         assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
         return JSON.parse(new TextDecoder().decode(out.stdout)).logp as number[];
       };
-      assert.ok(maxRelativeError(ours, await theirs()) < 1e-4);
+      // Measured 4.6e-8 to 1.4e-7 with seeds 0..3 (bench/peer_check.ts); a transposed weight, 2.9e-3 and up.
+      const err = maxRelativeError(ours, await theirs());
+      assert.ok(err < CHECK_TOLERANCE, `${err}`);
       // The hidden weight of layer 2 ([30, 30]: loads either way round) left untransposed must be caught.
       const w = exported.state["nets.2.body.2.weight"].values;
       const orig = w.slice();
       for (let r = 0; r < 30; r++) for (let c = 0; c < 30; c++) w[r * 30 + c] = orig[c * 30 + r];
-      assert.ok(maxRelativeError(ours, await theirs()) > 1e-4);
+      assert.ok(maxRelativeError(ours, await theirs()) > CHECK_TOLERANCE);
     } finally {
       batch.dispose();
       model.dispose();

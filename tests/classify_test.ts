@@ -332,7 +332,11 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
       const ll = await exampleLogLik(model, all, "test", 5);
       const one = all.batch("test", [3]);
       const lp = model.logProb(one);
-      assert.ok(Math.abs(lp.dataSync()[0] - ll[3]) < 1e-3, "batched scores equal single-sequence scores");
+      // Measured: equal to the last bit; 1e-6 of 1 + |score| allows another summation order.
+      assert.ok(
+        Math.abs(lp.dataSync()[0] - ll[3]) <= 1e-6 * (1 + Math.abs(ll[3])),
+        "batched scores equal single-sequence scores",
+      );
       lp.dispose();
       one.dispose();
       (model as DynamicModel).dispose();

@@ -231,7 +231,7 @@ Deno.test({
             "--classes",
             "3",
             "--epochs",
-            "2",
+            "8",
             "--sample_classes",
             "0",
             "--out",
@@ -260,8 +260,14 @@ Deno.test({
             "gmm_esn",
             "gmm_esn",
           ]]);
+          const reported = JSON.parse(Deno.readTextFileSync(`${run}/report.json`)).variants;
           for (const l of runs) {
-            assert.ok(l.metrics.accuracy >= 0 && l.metrics.accuracy <= 1);
+            const v = reported.find((v: { variant: string }) => v.variant === l.variant);
+            assert.equal(l.metrics.accuracy, v.accuracy, "the report's accuracy");
+            // The models must have learnt: measured with 8 epochs, seeds 0..4, dyn_esn_flow 0.765 to 0.851
+            // and gmm_esn 0.765 to 0.855 against the majority baseline 0.602 (sil; chance 1/3), as in
+            // esn_flow_timit_test; at least 0.1 above it is asked for.
+            assert.ok(v.accuracy >= v.majority_baseline + 0.1, `${l.variant}: ${v.accuracy}`);
             const perClass = Object.keys(l.metrics).filter((k) => k.startsWith("test_nll_per_frame "));
             assert.equal(perClass.length, 3, JSON.stringify(l.metrics));
           }

@@ -58,7 +58,8 @@ Deno.test("SequenceBatch.shards() cuts consecutive sequences by frame fractions,
       const parts = batch.shards([2, 1]).map((h) => SequenceBatch.fromHost(h));
       const got = parts.flatMap((p) => Array.from(tf.tidy(() => m.logProb(p).dataSync())));
       parts.forEach((p) => p.dispose());
-      got.forEach((v, i) => assert.ok(Math.abs(v - whole[i]) < 1e-4 * (1 + Math.abs(whole[i]))));
+      // Measured: equal to the last bit; 1e-6 of 1 + |whole| allows another summation order.
+      got.forEach((v, i) => assert.ok(Math.abs(v - whole[i]) <= 1e-6 * (1 + Math.abs(whole[i])), `${i}`));
     });
     await t.step("fewer sequences than parts give one sequence per part", () => {
       const small = data.batch("train", [0, 1]);
@@ -104,8 +105,10 @@ Deno.test("a data-parallel step on 2 threads equals one trainStep on the whole b
           const lossB = await dp.step(bb, ob, clip);
           ba.dispose();
           bb.dispose();
+          // Measured over the 4 cases, relative to 1 + |value|: loss 1.9e-7, summed log-likelihood 7.8e-8,
+          // parameters after 3 Adam steps 4.2e-8; the tolerances below leave 10x to 24x.
           assert.ok(
-            Math.abs(lossA - lossB) < 1e-4 * (1 + Math.abs(lossA)),
+            Math.abs(lossA - lossB) <= 2e-6 * (1 + Math.abs(lossA)),
             `step ${s}: ${lossA} vs ${lossB}`,
           );
         }
@@ -114,11 +117,13 @@ Deno.test("a data-parallel step on 2 threads equals one trainStep on the whole b
         const whole = tf.tidy(() => tf.sum(b.logProb(eb)).dataSync()[0]);
         const split = await dp.sumLogProb(eb);
         eb.dispose();
-        assert.ok(Math.abs(whole - split) < 1e-4 * (1 + Math.abs(whole)), `sumLogProb ${split} vs ${whole}`);
+        assert.ok(Math.abs(whole - split) <= 1e-6 * (1 + Math.abs(whole)), `sumLogProb ${split} vs ${whole}`);
         const pa = a.parameters(), pb = b.parameters();
         pa.forEach(([n, v], i) => {
           const [x, y] = [v.dataSync(), pb[i][1].dataSync()];
-          x.forEach((val, j) => assert.ok(Math.abs(val - y[j]) < 1e-4, `${n}[${j}]: ${val} vs ${y[j]}`));
+          x.forEach((val, j) =>
+            assert.ok(Math.abs(val - y[j]) <= 1e-6 * (1 + Math.abs(y[j])), `${n}[${j}]: ${val} vs ${y[j]}`)
+          );
         });
       } finally {
         dp.close();

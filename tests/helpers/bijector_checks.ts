@@ -13,12 +13,13 @@
  * other weights, so their gradients would be zero and the checks vacuous. Inputs may be `[B, D]` vectors
  * or `[B, H, W, C]` images (flattened per example for the Jacobian); keep `D` small (<= 64) for speed.
  *
- * Tolerances, stated once. Round trip: 1e-4, relative to `1 + |x|`. float32 rounding is ~6e-8 per op; an
- * affine coupling multiplies it by at most exp(|s|) (a few units at worst), and a stack of ~10 layers
- * accumulates it, which keeps the error near 1e-5: 1e-4 leaves margin without hiding a wrong inverse
- * (those miss by O(1)). Log-det: 1e-3 relative to `1 + |logDet|`; the reference is the log-determinant in
- * float64 of a float32 autograd Jacobian, so it inherits float32 error in the entries amplified by the
- * condition number (conditioners with exp(s) scales reach 1e1-1e2).
+ * Tolerances, stated once, element-wise relative to `1 + |expected|`, set from the errors measured over
+ * the 25 bijector cases checked in flows_test, snf_layers_test and esn_flow_layer_test (float32, wasm).
+ * Round trip: 4e-6; measured at most 3.8e-7 (SplineActivation; couplings, convolutions and the ESN flow
+ * 3e-8 to 2.6e-7): float32 rounding is ~6e-8 per op, and an affine coupling multiplies it by exp(|s|).
+ * A wrong inverse misses by O(1). Log-det: 3e-6, both against the log-determinant in float64 of the
+ * float32 autograd Jacobian (measured at most 1.9e-7) and inverse against forward (at most 2.7e-7). A
+ * bijector with larger scales or deeper stacks passes its own `tolRoundTrip` / `tolLogDet`, measured.
  *
  * Each check is also exported on its own (throwing an AssertionError), so that a test can show that a
  * deliberately broken bijector is caught.
@@ -44,10 +45,13 @@ export interface BijectorCase {
 /** Builds a fresh case; parameters must depend on `seed`. */
 export type MakeCase = (seed: number) => BijectorCase;
 
+/** The default tolerances (see the module doc). */
+const TOL_ROUND_TRIP = 4e-6, TOL_LOG_DET = 3e-6;
+
 export interface CheckOptions {
-  /** Round-trip tolerance relative to `1 + |x|` (default 1e-4). */
+  /** Round-trip tolerance relative to `1 + |x|` (default 4e-6). */
   readonly tolRoundTrip?: number;
-  /** Log-det tolerance relative to `1 + |logDet|` (default 1e-3). */
+  /** Log-det tolerance relative to `1 + |logDet|` (default 3e-6). */
   readonly tolLogDet?: number;
   /** Skip the autograd-Jacobian log-det check (e.g. very large inputs). */
   readonly skipJacobian?: boolean;
@@ -74,7 +78,14 @@ export async function checkBijector(
       }
       await t.step("inverse logDet == -forward logDet", () => checkInverseLogDet(c, opts));
       if (c.context) await t.step("changing the context changes the output", () => checkContext(c));
-      await t.step("every parameter gets a finite, non-zero gradient", () => checkGradients(c, opts));
+      const none = c.bijector.parameters().length === 0;
+      await t.step({
+        name: `every parameter gets a finite, non-zero gradient${
+          none ? " (ignored: it has no parameters)" : ""
+        }`,
+        ignore: none,
+        fn: () => checkGradients(c, opts),
+      });
       await t.step("save/restore into another seed's instance gives the same output", () => {
         const fresh = make(1);
         try {
@@ -144,7 +155,7 @@ export function checkFinite(c: BijectorCase): void {
 
 /** `inverse(forward(x)) == x` and `forward(inverse(z)) == z`. */
 export function checkRoundTrip(c: BijectorCase, opts: CheckOptions = {}): void {
-  const tol = opts.tolRoundTrip ?? 1e-4;
+  const tol = opts.tolRoundTrip ?? TOL_ROUND_TRIP;
   tf.tidy(() => {
     const { bijector: f, x, context } = c;
     assertClose(f.inverse(f.forward(x, context).y, context).y, x, tol, "inverse(forward(x))");
@@ -155,7 +166,7 @@ export function checkRoundTrip(c: BijectorCase, opts: CheckOptions = {}): void {
 
 /** Forward `logDet` equals log |det J| with J from autograd, per example. */
 export function checkJacobian(c: BijectorCase, opts: CheckOptions = {}): void {
-  const tol = opts.tolLogDet ?? 1e-3;
+  const tol = opts.tolLogDet ?? TOL_LOG_DET;
   const dim = c.x.size / c.x.shape[0];
   if (dim > 256) fail(`checkJacobian: ${dim} dims per example is too many; use smaller inputs`);
   const jac = batchJacobian((x) => c.bijector.forward(x, c.context).y, c.x);
@@ -171,7 +182,7 @@ export function checkJacobian(c: BijectorCase, opts: CheckOptions = {}): void {
 
 /** `inverse(y).logDet == -forward(x).logDet` at `y = forward(x)`, and likewise from the latent side. */
 export function checkInverseLogDet(c: BijectorCase, opts: CheckOptions = {}): void {
-  const tol = opts.tolLogDet ?? 1e-3;
+  const tol = opts.tolLogDet ?? TOL_LOG_DET;
   tf.tidy(() => {
     const { bijector: f, x, context } = c;
     const fwd = f.forward(x, context);
@@ -211,7 +222,7 @@ function defaultLoss(out: Transformed): tf.Scalar {
 /** Every parameter's gradient of a loss of `(y, logDet)` is finite and (by default) non-zero. */
 export function checkGradients(c: BijectorCase, opts: CheckOptions = {}): void {
   const params = c.bijector.parameters();
-  if (params.length === 0) return;
+  if (params.length === 0) fail("the bijector has no parameters: no gradient to check");
   const loss = opts.loss ?? defaultLoss;
   tf.tidy(() => {
     const { grads } = tf.variableGrads(
