@@ -25,6 +25,7 @@ import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
 import { Rng } from "../lib/rng.ts";
 import type { DataParallel } from "../lib/parallel/data_parallel.ts";
 import { trainStep } from "../lib/runner/train_step.ts";
+import { countGpuWork, type GpuCounts } from "../lib/webgpu/gpu_counters.ts";
 import { batchIds, benchSequences, type Timings } from "./data.ts";
 import { type PeakMemory, peakMemoryOf, rssBytes } from "./memory.ts";
 
@@ -215,4 +216,25 @@ export async function timeSampling(
     }
   }
   return { ms, frames: ms.map(() => total) };
+}
+
+/**
+ * The WebGPU work of one training step (batch `warmup`, after the timed steps: pipelines compiled, the
+ * optimizer's slots made) and of one evaluation batch of `run`, as `step` and `evalBatch` do them: compute
+ * dispatches, queue submissions, and read-backs to the host (the loss or log-likelihood read is one).
+ */
+export async function countStepWork(
+  run: Run,
+  spec: SizeSpec,
+): Promise<{ train: GpuCounts; eval: GpuCounts }> {
+  const opt = adam(dynamicTrainingDefaults.lr);
+  try {
+    await step(run, opt, spec.warmup, spec.batch);
+    const train = (await countGpuWork(() => step(run, opt, spec.warmup, spec.batch))).counts;
+    await evalBatch(run, spec.warmup, spec.batch);
+    const ev = (await countGpuWork(() => evalBatch(run, spec.warmup, spec.batch))).counts;
+    return { train, eval: ev };
+  } finally {
+    opt.dispose();
+  }
 }

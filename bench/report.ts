@@ -71,6 +71,11 @@ export const FIGURE_LABELS: Readonly<Record<string, string>> = {
   peak_tensors: "peak tensors",
   peak_tensor_bytes: "peak tensor MB",
   rss_bytes: "RSS MB",
+  webgpu_dispatches_per_train_step: "dispatches/step",
+  webgpu_submits_per_train_step: "submits/step",
+  webgpu_readbacks_per_train_step: "reads/step",
+  webgpu_dispatches_per_eval_batch: "dispatches/eval batch",
+  webgpu_readbacks_per_eval_batch: "reads/eval batch",
 };
 
 /** The JSON line of a figure (the value rounded to 4 significant digits, other fields as they are). */

@@ -15,6 +15,7 @@ import { medianFramesPerSecond, medianMs, type Timings, totalFramesPerSecond } f
 import {
   benchDataset,
   buildBenchModel,
+  countStepWork,
   type Run,
   type SizeSpec,
   timeEncoding,
@@ -116,6 +117,18 @@ export async function benchBackend(spec: BackendSpec, log: (msg: string) => void
       emit("eval_frames_per_s", medianFramesPerSecond(ev[k]), "frames/s");
       emit("eval_frames_per_s_total", totalFramesPerSecond(ev[k]), "frames/s");
     });
+    if (spec.backend === "webgpu") {
+      log(`  WebGPU work of one training step and one evaluation batch`);
+      for (const [k, v] of spec.variants.entries()) {
+        const { train: t, eval: e } = await countStepWork(runs[k], spec);
+        const emit = emits.get(v)!;
+        emit("webgpu_dispatches_per_train_step", t.dispatches, "dispatches");
+        emit("webgpu_readbacks_per_train_step", t.readbacks, "readbacks", { note: "the loss read is one" });
+        emit("webgpu_submits_per_train_step", t.submits, "submits");
+        emit("webgpu_dispatches_per_eval_batch", e.dispatches, "dispatches");
+        emit("webgpu_readbacks_per_eval_batch", e.readbacks, "readbacks", { note: "the sum read is one" });
+      }
+    }
     if (spec.sampleReps > 0) {
       log(`  sampling ${spec.sampleReps} x ${spec.batch} sequences`);
       const { data, model } = runs[0];
