@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
+import { replay } from "../bench/replay_claims.ts";
 import { runScript } from "./helpers/cli.ts";
 import { selectBackend } from "../lib/backend.ts";
 import { SequenceBatch } from "../lib/data/sequences.ts";
@@ -564,4 +565,16 @@ Deno.test("bench.ts rejects an unknown flag with exit code 2 and the usage", asy
   const out = await bench(["--bogus"]);
   assert.equal(out.code, 2);
   assert.match(out.stderr, /Unknown flag "--bogus"[\s\S]*deno task bench/);
+});
+
+Deno.test("replay(): fixed shards against claiming, from per-class times", () => {
+  // Frames put c3 with c2 in shard 2; c3 turns out slow. Claiming keeps job 1 busy with c2 and c1 meanwhile.
+  const classes = [
+    { name: "c4", frames: 4, seconds: 1 },
+    { name: "c3", frames: 3, seconds: 10 },
+    { name: "c2", frames: 2, seconds: 1 },
+    { name: "c1", frames: 1, seconds: 1 },
+  ];
+  assert.deepEqual(replay(classes, 2), { shards: [2, 11], claiming: [3, 10] });
+  assert.deepEqual(replay(classes, 2, [["c4", "c3"], ["c2", "c1"]]).shards, [11, 2], "as assigned");
 });
