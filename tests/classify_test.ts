@@ -258,9 +258,9 @@ function classData(k: number): SequenceDataset {
   return new SequenceDataset({ train: draw(24), val: draw(8), test: draw(8) }, 3);
 }
 
-Deno.test("trainPerClass() trains, skips finished classes unless retrain, resumes interrupted ones", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "classify_test_" });
-  const cfg = resolveConfig(SCHEMA, {
+/** Small class models that train in well under a second per class. */
+const tinyClassConfig = () =>
+  resolveConfig(SCHEMA, {
     esn_dim: 12,
     hidden_layer_dim: 6,
     n_flow_layers: 1,
@@ -269,6 +269,10 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
     lr: 0.02,
     log_interval: 0,
   });
+
+Deno.test("trainPerClass() trains, skips finished classes unless retrain, resumes interrupted ones", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classify_test_" });
+  const cfg = tinyClassConfig();
   const data = [classData(0), classData(1)];
   const build = (c: typeof cfg, cls: string) =>
     buildDynamicModel(c, 3, { rng: new Rng(`w:${cls}`), esnSeed: c.seed });
@@ -362,14 +366,7 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
 
 Deno.test("trainPerClass({ claim }): concurrent claimers train each class once; a failure is left to its launch", async () => {
   const dir = await Deno.makeTempDir({ prefix: "classify_claim_" });
-  const cfg = resolveConfig(SCHEMA, {
-    esn_dim: 12,
-    hidden_layer_dim: 4,
-    n_flow_layers: 1,
-    epochs: 2,
-    batch_size: 8,
-    log_interval: 0,
-  });
+  const cfg = tinyClassConfig();
   const classes = ["c0", "c1", "c2", "c3"];
   const specFor = (cls: string): ExperimentSpec<typeof SCHEMA, SequenceBatch> => ({
     name: "classify_claim",

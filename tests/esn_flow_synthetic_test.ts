@@ -7,8 +7,7 @@ import { Logger } from "../lib/runner/logger.ts";
 import { exists, join } from "../lib/runner/run_dir.ts";
 import { loadCheckpoint } from "../lib/runner/checkpoint.ts";
 import type { HostTensor } from "../lib/runner/checkpoint_format.ts";
-import { RUN_PERMISSIONS } from "../lib/cli/args.ts";
-import { ROOT, runCli } from "./helpers/cli.ts";
+import { runCli, spawnCli } from "./helpers/cli.ts";
 
 await selectBackend("wasm");
 
@@ -153,20 +152,7 @@ Deno.test({
       // A real interruption: the process is killed (SIGKILL, no clean-up) once class_1, the second class
       // trained, has recorded epoch 3 of 40 (~15 ms an epoch here), so class_0 is finished and class_1 is
       // in the middle of its training, with a last.ckpt of epoch 2 or later.
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--config",
-          `${ROOT}deno.json`,
-          ...RUN_PERMISSIONS,
-          `${ROOT}main.ts`,
-          ...args,
-          "--out",
-          cut,
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      const child = spawnCli([...args, "--out", cut]);
       try {
         const deadline = Date.now() + 120_000;
         while ((await epochRecords(cls(cut, 1))).length < 3) {

@@ -3,7 +3,6 @@
  * checked before they change anything, no leftovers of writers that died, no half-made directories.
  */
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../lib/cli/args.ts";
 import {
   acquireRunLock,
   hostName,
@@ -11,7 +10,7 @@ import {
   processAlive,
   removeStaleTemporaries,
 } from "../lib/runner/run_lock.ts";
-import { ROOT, runCli as cli } from "./helpers/cli.ts";
+import { runCli as cli, spawnCli } from "./helpers/cli.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "run_safety_test_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
@@ -77,23 +76,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const run = `${tmp}/busy`;
-    const first = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--config",
-        `${ROOT}deno.json`,
-        ...RUN_PERMISSIONS,
-        `${ROOT}main.ts`,
-        ...MOONS,
-        "--epochs",
-        "500",
-        "--out",
-        run,
-        "--quiet",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const first = spawnCli([...MOONS, "--epochs", "500", "--out", run, "--quiet"]);
     try {
       while (!(await Deno.stat(`${run}/last.ckpt`).then(() => true).catch(() => false))) {
         await new Promise((r) => setTimeout(r, 100));

@@ -34,3 +34,13 @@ export async function runScript(
 export function runCli(args: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
   return runScript("main.ts", args, opts);
 }
+
+/** Starts the CLI (`main.ts`) with `args` in the background, its output discarded: for tests that kill it. */
+export function spawnCli(args: readonly string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", `${ROOT}deno.json`, ...RUN_PERMISSIONS, `${ROOT}main.ts`, ...args],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
