@@ -383,7 +383,8 @@ Deno.test("buildDynamicModel() builds each variant from the config keys", () => 
       m.dispose();
     }
   }
-  assert.throws(() => model({ num_mixtures: 0 }), /num_mixtures must be >= 1, got 0/);
+  // Refused by the config key's minimum (a usage error, exit 2) before any model is built.
+  assert.throws(() => model({ num_mixtures: 0 }), /--num_mixtures must be at least 1, got 0/);
 });
 
 Deno.test("building a model leaks no tensors: only its variables stay alive, and dispose() frees them", async (t) => {
