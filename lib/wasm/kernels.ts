@@ -2,7 +2,7 @@
  * Float32 kernels in WebAssembly SIMD for the host path of the ESN flow's log-likelihood
  * (`lib/dynamic/host_flow.ts`) and the states product (`host_matmul.ts`): a blocked matrix product with
  * optional initial value, bias and ReLU, and the elementwise parts of an affine coupling, forward and
- * backward. Their source is WAT (`kernels_wat.ts`).
+ * backward. Their source is WAT (`kernels_wat.ts`); `deno task wat` writes the assembled modules as text.
  *
  * Why: at esn_flow_timit's sizes (~1,000 rows, widths 20-40) every product is small, and tfjs-wasm spends
  * most of a training step dispatching ~800 such kernels (README, performance section). Here one call runs a whole

@@ -1,7 +1,7 @@
 /**
  * The host kernels' source in the WebAssembly text format (WAT), assembled by wabt (`kernels.ts`). What each
  * kernel computes, and the preconditions its callers must meet, are in `kernels.ts` beside the checked
- * wrappers.
+ * wrappers; `deno task wat` writes the assembled modules back as text (`bench/wat_listing.ts`).
  *
  * The text is WAT with three kinds of `${...}` insertions, each expanding to plain WAT: `${madd(a, b, c)}`
  * (`a b + c` on lanes: `f32x4.relaxed_madd` in the fused variant, a product and a sum otherwise),
