@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 // Kernels tfjs-backend-wasm 4.22 lacks, registered once with the backend itself.
 import "./wasm_kernels.ts";
+import { loadKernels } from "./wasm/kernels.ts";
 
 export type BackendName = "auto" | "webgpu" | "wasm" | "cpu";
 export const BACKENDS: readonly BackendName[] = ["auto", "webgpu", "wasm", "cpu"];
@@ -109,5 +110,7 @@ export async function selectBackend(name: BackendName): Promise<BackendInfo> {
   const backend = name === "cpu" ? "cpu" : "wasm";
   if (!(await tf.setBackend(backend))) throw new Error(`Cannot initialise the ${backend} backend`);
   await tf.ready();
+  // The host kernels (`lib/wasm/`) serve wasm and cpu: their module is assembled here, once.
+  await loadKernels();
   return { backend, adapter };
 }

@@ -10,16 +10,7 @@
  * registers it once.
  */
 import * as tf from "@tensorflow/tfjs";
-
-interface WasmBackendLike {
-  readSync(dataId: object): ArrayLike<number>;
-  makeOutput(
-    shape: number[],
-    dtype: string,
-    memoryOffset?: number,
-    values?: ArrayLike<number>,
-  ): tf.TensorInfo;
-}
+import { makeOutputTensor, readValues } from "./wasm/tfjs_internals.ts";
 
 if (!tf.getKernel("UnsortedSegmentSum", "wasm")) {
   tf.registerKernel({
@@ -28,8 +19,7 @@ if (!tf.getKernel("UnsortedSegmentSum", "wasm")) {
     kernelFunc: ({ inputs, attrs, backend }) => {
       const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
       const numSegments = (attrs as { numSegments: number }).numSegments;
-      const b = backend as unknown as WasmBackendLike;
-      const xs = b.readSync(x.dataId), ids = b.readSync(segmentIds.dataId);
+      const xs = readValues(backend, x.dataId), ids = readValues(backend, segmentIds.dataId);
       const rows = ids.length;
       const inner = rows === 0 ? 0 : xs.length / rows;
       const out = x.dtype === "int32"
@@ -40,7 +30,12 @@ if (!tf.getKernel("UnsortedSegmentSum", "wasm")) {
         if (s < 0 || s >= numSegments) continue;
         for (let j = 0, o = s * inner, q = i * inner; j < inner; j++) out[o + j] += xs[q + j];
       }
-      return b.makeOutput([numSegments, ...x.shape.slice(1)], x.dtype, undefined, out);
+      return makeOutputTensor(
+        backend,
+        [numSegments, ...x.shape.slice(1)],
+        x.dtype as "float32" | "int32",
+        out,
+      );
     },
   });
 }

@@ -284,7 +284,7 @@ class HostFlow {
 
   #forwardChunk(lay: Layout, input: HostFlowInputs, r0: number, n: number, logp: Float32Array | null) {
     const { dim, numLayers: L, width: l, numHidden: H } = lay.dims;
-    const k = this.#k.fn, f = this.#k.f32, lp = lay.lp, R = lay.rows, wk = lay.work;
+    const k = this.#k, f = this.#k.f32, lp = lay.lp, R = lay.rows, wk = lay.work;
     for (
       const [at, floats] of [[wk.z[0], R * lay.parts[0].padded], [wk.z[1], R * lay.parts[1].padded], [
         wk.hc,
@@ -349,7 +349,7 @@ class HostFlow {
     out: { x: Float32Array; hc: Float32Array },
   ) {
     const { dim, numLayers: L, width: l, numHidden: H } = lay.dims;
-    const k = this.#k.fn, f = this.#k.f32, lp = lay.lp, R = lay.rows, wk = lay.work;
+    const k = this.#k, f = this.#k.f32, lp = lay.lp, R = lay.rows, wk = lay.work;
     f.fill(0, wk.g / 4, wk.g / 4 + R);
     f.set(dy.subarray(r0, r0 + n), wk.g / 4);
     // d(-|z|^2 / 2) = -z g per row.

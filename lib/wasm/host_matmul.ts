@@ -99,7 +99,7 @@ class ProductEngine {
     const f = this.#k.f32, n4 = padRows(inner), c8 = padCols(cols);
     this.#load(lay, a);
     putPadded(f, lay.w / 4, c8, inner, hostValues(w), cols);
-    this.#k.fn.gemm(padRows(rows), inner, c8, lay.a, 4 * n4, 4, lay.w, 4 * c8, lay.out, 4 * c8, 0, 0, 0, 0);
+    this.#k.gemm(padRows(rows), inner, c8, lay.a, 4 * n4, 4, lay.w, 4 * c8, lay.out, 4 * c8, 0, 0, 0, 0);
     return takePacked(f, lay.out / 4, c8, rows, cols);
   }
 
@@ -110,7 +110,7 @@ class ProductEngine {
     const f = this.#k.f32, n4 = padRows(inner), c8 = padCols(cols);
     this.#load(lay, a);
     putPadded(f, lay.dy / 4, c8, padRows(rows), hostValues(dy), cols);
-    this.#k.fn.gemm(n4, padRows(rows), c8, lay.a, 4, 4 * n4, lay.dy, 4 * c8, lay.dw, 4 * c8, 0, 0, 0, 0);
+    this.#k.gemm(n4, padRows(rows), c8, lay.a, 4, 4 * n4, lay.dy, 4 * c8, lay.dw, 4 * c8, 0, 0, 0, 0);
     return takePacked(f, lay.dw / 4, c8, inner, cols);
   }
 }

@@ -6,10 +6,7 @@
  * through a view of the backend's heap and outputs are copied straight from the kernels' memory.
  */
 import * as tf from "@tensorflow/tfjs";
-
-interface WasmBackendLike {
-  typedArrayFromHeap(t: { shape: number[]; dtype: string; dataId: object }): Float32Array;
-}
+import { heapView } from "./tfjs_internals.ts";
 
 /**
  * The values of a float32 tensor on the host: a view of the wasm backend's heap (valid until the next tfjs
@@ -18,7 +15,7 @@ interface WasmBackendLike {
 export function hostValues(t: tf.Tensor): Float32Array {
   if (t.dtype !== "float32") throw new Error(`hostValues: expected a float32 tensor, got ${t.dtype}`);
   if (tf.getBackend() === "wasm") {
-    return (tf.backend() as unknown as WasmBackendLike).typedArrayFromHeap(t);
+    return heapView(t);
   }
   return t.dataSync() as Float32Array;
 }
