@@ -485,7 +485,9 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
         : `${cfg.model}-train`);
     const classDir = (c: string) => classRunDir(runDir, cfg.model, c);
     const claimed: string[] = [];
-    await recordTaskStart(runDir, name, cfg.claim ? [] : mine, classDir, (m) => log.warn(m));
+    // A claiming process records itself at its first claim: one that finds nothing to do (a re-run) leaves
+    // the record of the launch that trained the classes as it was.
+    if (!cfg.claim) await recordTaskStart(runDir, name, mine, classDir, (m) => log.warn(m));
     if (shard && mine.length === 0) {
       log.info(
         `shard ${shard.index}/${shard.count} has no class to train (there are ${classes.length} classes)`,

@@ -120,6 +120,20 @@ Deno.test({
         assert.equal(saved.config.num_jobs, 2, "the children leave the parent's config.json alone");
         assert.equal(saved.config.shard, "");
         assert.equal(JSON.parse(await Deno.readTextFile(`${par}/summary.json`)).experiment, "esn_flow_timit");
+        // Each job's record lists the classes it claimed; a re-run, which claims none, leaves them as they were.
+        const records = async () => {
+          const out: Record<string, string[]> = {};
+          for (const j of [1, 2]) {
+            const path = `${par}/launch/tasks/dyn_esn_flow-train-${j}of2.json`;
+            out[j] = JSON.parse(await Deno.readTextFile(path)).classes;
+          }
+          return out;
+        };
+        const before = await records();
+        assert.deepEqual([...before[1], ...before[2]].sort(), ["m", "n", "sil"]);
+        const again = await cli([...TINY, "--out", par, "--num_jobs", "2"]);
+        assert.equal(again.code, 0, again.stderr);
+        assert.deepEqual(await records(), before);
       },
     );
     await t.step("--shard 1/2 then 2/2 into one run directory: only the complete run evaluates", async () => {

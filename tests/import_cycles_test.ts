@@ -13,6 +13,8 @@ const ENTRIES = [
   "lib/data/timit/mini_timit.ts",
   "lib/parallel/worker.ts",
   "bench/bench.ts",
+  "bench/wat_listing.ts",
+  "bench/ab_inprocess.ts",
 ];
 
 interface InfoModule {
