@@ -39,7 +39,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { logScalePerFrame } from "../lib/data/timit/segment_set.ts";
 import { adam } from "../lib/runner/adam.ts";
-import { acquireRunLock, hostName } from "../lib/runner/run_lock.ts";
+import { acquireRunLock, hostName, LOCK_FILE } from "../lib/runner/run_lock.ts";
 import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
 import { configArgs } from "../lib/classify/jobs.ts";
@@ -612,8 +612,13 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
       for (const c of classes) {
         const dir = classRunDir(runDir, cfg0.model, c);
         if (!exists(dir)) continue;
-        acquireRunLock(dir, (m) => log.warn(`${dir}: ${m}`));
-        await Deno.remove(dir, { recursive: true });
+        const lock = acquireRunLock(dir, (m) => log.warn(`${dir}: ${m}`));
+        try {
+          await Deno.remove(dir, { recursive: true });
+        } catch (e) {
+          lock.release();
+          throw e;
+        }
       }
     }
   }
@@ -647,6 +652,19 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     after: async (stage) => {
       if (stage.name !== "train") return {};
       const { data, cfg, classes, stages } = await load();
+      if (stage.claim) {
+        // Every job ended well, yet a class no job could take (its lock held by a process elsewhere) is not
+        // trained: stop here rather than report on fewer classes.
+        const pending = classes.filter((c) => classRunStatus(classRunDir(runDir, cfg.model, c)) !== "done");
+        if (pending.length) {
+          throw new Error(
+            `${pending.length} classes were not trained: ${
+              pending.map((c) => `${c} (${lockHolderText(classRunDir(runDir, cfg.model, c))})`).join(", ")
+            }. Their locks are held by other processes; when those have ended (or their locks are removed), ` +
+              `run the same command again`,
+          );
+        }
+      }
       stages.seconds_train = secs(tTrain);
       stages.train_frame_epochs = await trainedFrameEpochs(runDir, cfg.model, classes, data.seg);
       return {};
@@ -678,3 +696,13 @@ export const esnFlowTimit: ExperimentSpec<typeof config, SequenceBatch> = {
   run,
   check: (cfg, explicitKeys) => void resolve(cfg, explicitKeys),
 };
+
+/** Who holds the lock of a class folder, for messages: `process P on HOST since T`, or `no lock`. */
+function lockHolderText(dir: string): string {
+  try {
+    const h = JSON.parse(Deno.readTextFileSync(join(dir, LOCK_FILE)));
+    return `locked by process ${h.pid} on ${h.host} since ${h.started}`;
+  } catch {
+    return "no lock: not claimed";
+  }
+}

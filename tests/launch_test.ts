@@ -400,6 +400,33 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "--num_jobs: a class whose lock another host holds is not trained, and the run stops before the report",
+  sanitizeResources: false,
+  async fn() {
+    const run = `${tmp}/held_elsewhere`;
+    await Deno.mkdir(`${run}/models/dyn_esn_flow/n`, { recursive: true });
+    const holder = { pid: 4242, host: "elsewhere", started: "then", command: "deno task run ..." };
+    Deno.writeTextFileSync(`${run}/models/dyn_esn_flow/n/.echoflow.lock`, JSON.stringify(holder));
+    const r = await cli([...TINY, "--out", run, "--num_jobs", "2"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /\[dyn_esn_flow 3\/3: n\] taken by another job; next class \(.*process 4242 on elsewhere/,
+    );
+    assert.match(
+      r.stderr,
+      /1 classes were not trained: n \(locked by process 4242 on elsewhere since then\)\. .*run the same command again/,
+    );
+    assert.throws(
+      () => Deno.statSync(`${run}/report.json`),
+      Deno.errors.NotFound,
+      "no report on fewer classes",
+    );
+  },
+});
+
 Deno.test("--claim refuses --shard, --retrain and --launcher slurm (exit 2, nothing written)", async () => {
   for (
     const [extra, re] of [

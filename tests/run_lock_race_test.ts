@@ -4,7 +4,7 @@
  * remove the lock the other had just made and both hold the directory.
  */
 import assert from "node:assert/strict";
-import { hostName, LOCK_FILE } from "../lib/runner/run_lock.ts";
+import { acquireRunLock, hostName, LOCK_FILE } from "../lib/runner/run_lock.ts";
 
 const CONTENDER = new URL("./helpers/lock_contender.ts", import.meta.url).pathname;
 
@@ -60,4 +60,33 @@ Deno.test({
       await Deno.remove(root, { recursive: true });
     }
   },
+});
+
+Deno.test("an unreadable lock is broken only once it is old; an abandoned breaker file does not block", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "lock_abandoned_" });
+  const lock = `${dir}/${LOCK_FILE}`;
+  const past = new Date(Date.now() - 60_000);
+  try {
+    // An empty lock file (a writer that died between creating and writing it), a minute old: broken.
+    Deno.writeTextFileSync(lock, "");
+    Deno.utimeSync(lock, past, past);
+    const warnings: string[] = [];
+    acquireRunLock(dir, (w) => warnings.push(w)).release();
+    assert.match(warnings.join("\n"), /removed the unreadable lock file/);
+
+    // A dead holder's lock, and the breaker file of another host's process that died a minute ago while
+    // breaking it: the breaker is abandoned, the lock taken.
+    const dead = { pid: 2147483646, host: hostName(), started: "then", command: "killed" };
+    Deno.writeTextFileSync(lock, JSON.stringify(dead));
+    Deno.writeTextFileSync(`${lock}.break`, JSON.stringify({ ...dead, host: "elsewhere" }));
+    Deno.utimeSync(`${lock}.break`, past, past);
+    const t0 = Date.now();
+    const held = acquireRunLock(dir);
+    assert.ok(Date.now() - t0 < 5000, "taken without waiting for a timeout");
+    assert.equal(JSON.parse(Deno.readTextFileSync(lock)).pid, Deno.pid);
+    assert.throws(() => Deno.statSync(`${lock}.break`), Deno.errors.NotFound);
+    held.release();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -185,7 +185,7 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
         lock = acquireRunLock(dir, (m) => o.log.warn(`${dir}: ${m}`));
       } catch (e) {
         if (!(e instanceof RunLockError)) throw e;
-        o.log.info(`${tag} taken by another job; next class`);
+        o.log.info(`${tag} taken by another job; next class (${e.message})`);
         continue;
       }
       const failed = readFailure(dir);

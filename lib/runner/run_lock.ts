@@ -36,8 +36,13 @@ export class RunLockError extends Error {
 export function processAlive(pid: number): boolean | null {
   if (pid === Deno.pid) return true;
   try {
-    const out = new Deno.Command("sh", { args: ["-c", `kill -0 ${pid}`], stdout: "null", stderr: "piped" })
-      .outputSync();
+    // LC_ALL=C: the message is matched in English, whatever the locale of the shell.
+    const out = new Deno.Command("sh", {
+      args: ["-c", `kill -0 ${pid}`],
+      env: { LC_ALL: "C" },
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
     if (out.success) return true;
     return /no such process/i.test(new TextDecoder().decode(out.stderr)) ? false : true;
   } catch {
@@ -99,7 +104,9 @@ function createHolding(path: string, holder: LockHolder): boolean {
     Deno.linkSync(tmp, path);
     return true;
   } catch (e) {
-    if (e instanceof Deno.errors.AlreadyExists) return false;
+    // Over NFS a retransmitted link() can say "exists" when it was this process's that succeeded: then the
+    // temporary has a second name.
+    if (e instanceof Deno.errors.AlreadyExists) return Deno.statSync(tmp).nlink === 2;
     try {
       const f = Deno.openSync(path, { write: true, createNew: true });
       f.writeSync(new TextEncoder().encode(text));
@@ -118,33 +125,57 @@ const sameHolder = (a: LockHolder | null, b: LockHolder | null): boolean =>
   a !== null && b !== null && a.pid === b.pid && a.host === b.host && a.started === b.started;
 
 /**
+ * A lock or breaker file this old whose holder cannot be read (a writer that died between creating and
+ * writing it, where hard links are not supported) or, for a breaker, of any holder (breaking takes
+ * milliseconds), is abandoned.
+ */
+const ABANDONED_MS = 10_000;
+
+/** The file's inode and age in ms, or null when it is gone. */
+function fileAge(path: string): { ino: number | null; ms: number } | null {
+  try {
+    const s = Deno.statSync(path);
+    return { ino: s.ino, ms: Date.now() - (s.mtime?.getTime() ?? Date.now()) };
+  } catch {
+    return null;
+  }
+}
+
+/** Removes `path` if it is still the file `seen` described (the same inode): not one made since. */
+function removeIfSame(path: string, seen: { ino: number | null }): void {
+  const now = fileAge(path);
+  if (!now || now.ino !== seen.ino) return;
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Removed by another process first.
+  }
+}
+
+/**
  * Removes the lock at `path` if it still holds `stale`. Only one process breaks a lock at a time: it holds
  * `<path>.break` meanwhile, so two processes that both found the same stale lock never remove a fresh one
  * that the first of them has just made. Returns false when another process is breaking it right now.
  */
-function breakStale(path: string, stale: LockHolder | null, me: LockHolder): boolean {
+function breakStale(
+  path: string,
+  stale: LockHolder | null,
+  seen: { ino: number | null },
+  me: LockHolder,
+): boolean {
   const breaker = `${path}.break`;
   if (!createHolding(breaker, me)) {
+    // A breaker that died leaves its own file: abandoned when its process is gone (this host) or when it
+    // is older than breaking takes; remove it (if it is still that file), then try again.
+    const seen = fileAge(breaker);
     const other = readHolder(breaker);
-    // A breaker that died on this host leaves its own stale lock: remove it, then try again.
-    if (other && other.host === me.host && processAlive(other.pid) === false) {
-      try {
-        Deno.removeSync(breaker);
-      } catch {
-        // Removed by another process first.
-      }
-    }
+    const dead = other !== null && other.host === me.host && processAlive(other.pid) === false;
+    if (seen && (dead || seen.ms >= ABANDONED_MS)) removeIfSame(breaker, seen);
     return false;
   }
   try {
     const now = readHolder(path);
-    if (stale === null ? now === null : sameHolder(now, stale)) {
-      try {
-        Deno.removeSync(path);
-      } catch {
-        // Already gone.
-      }
-    }
+    if (stale === null ? now === null : sameHolder(now, stale)) removeIfSame(path, seen);
     return true;
   } finally {
     Deno.removeSync(breaker);
@@ -164,9 +195,18 @@ export function acquireRunLock(dir: string, warn: (msg: string) => void = () => 
     started: new Date().toISOString(),
     command: ["deno", ...Deno.args].join(" "),
   };
-  for (let attempt = 0; attempt < 200; attempt++) {
+  const deadline = Date.now() + 3 * ABANDONED_MS;
+  while (Date.now() < deadline) {
     if (createHolding(path, holder)) return new RunLock(path, holder);
+    const seen = fileAge(path);
+    if (!seen) continue; // released meanwhile
     const other = readHolder(path);
+    if (sameHolder(other, holder)) return new RunLock(path, holder);
+    if (other === null && seen.ms < ABANDONED_MS) {
+      // Being written (no hard links here), or just removed: look again shortly.
+      sleepSync(50);
+      continue;
+    }
     const gone = other === null || (other.host === holder.host && processAlive(other.pid) === false);
     if (!gone) {
       throw new RunLockError(
@@ -176,7 +216,7 @@ export function acquireRunLock(dir: string, warn: (msg: string) => void = () => 
           `${other!.command}). Wait for it to finish; if no such process is running any more, delete ${path}`,
       );
     }
-    if (breakStale(path, other, holder)) {
+    if (breakStale(path, other, seen, holder)) {
       warn(
         other === null
           ? `removed the unreadable lock file ${path}`
