@@ -400,16 +400,21 @@ Deno.test({
   },
 });
 
+/** A tiny run into `tmp/name` with `--num_jobs 2`, after `file` (with `content`) was put in class n's folder. */
+async function twoJobsWith(name: string, file: string, content: string) {
+  const run = `${tmp}/${name}`;
+  await Deno.mkdir(`${run}/models/dyn_esn_flow/n`, { recursive: true });
+  Deno.writeTextFileSync(`${run}/models/dyn_esn_flow/n/${file}`, content);
+  return { run, r: await cli([...TINY, "--out", run, "--num_jobs", "2"]) };
+}
+
 Deno.test({
   name:
     "--num_jobs: a class whose lock another host holds is not trained, and the run stops before the report",
   sanitizeResources: false,
   async fn() {
-    const run = `${tmp}/held_elsewhere`;
-    await Deno.mkdir(`${run}/models/dyn_esn_flow/n`, { recursive: true });
     const holder = { pid: 4242, host: "elsewhere", started: "then", command: "deno task run ..." };
-    Deno.writeTextFileSync(`${run}/models/dyn_esn_flow/n/.echoflow.lock`, JSON.stringify(holder));
-    const r = await cli([...TINY, "--out", run, "--num_jobs", "2"]);
+    const { run, r } = await twoJobsWith("held_elsewhere", ".echoflow.lock", JSON.stringify(holder));
     assert.equal(r.code, 1, r.stderr);
     assert.match(
       r.stderr,
@@ -448,11 +453,8 @@ Deno.test({
     "a local run whose training child fails: exit 1, and the status names the failed class, exit code and log",
   sanitizeResources: false,
   async fn() {
-    const run = `${tmp}/local_fail`;
     // A corrupt last.ckpt: the class's resume fails in its child process.
-    await Deno.mkdir(`${run}/models/dyn_esn_flow/n`, { recursive: true });
-    Deno.writeTextFileSync(`${run}/models/dyn_esn_flow/n/last.ckpt`, "not a checkpoint");
-    const r = await cli([...TINY, "--out", run, "--num_jobs", "2"]);
+    const { run, r } = await twoJobsWith("local_fail", "last.ckpt", "not a checkpoint");
     assert.equal(r.code, 1, r.stderr);
     // The jobs claim classes as they go: whichever took n failed, alone (the other left n to it).
     const failedJob = /Parallel training failed: job ([12])\/2 exited with code 1 \(see/.exec(r.stderr);

@@ -90,3 +90,16 @@ Deno.test("an unreadable lock is broken only once it is old; an abandoned breake
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("a lock held by this process is refused to a second taker of this process, even in the same ms", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "lock_same_ms_" });
+  try {
+    for (let i = 0; i < 50; i++) {
+      const first = acquireRunLock(dir);
+      assert.throws(() => acquireRunLock(dir), /in use by process/);
+      first.release();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -201,7 +201,6 @@ export function acquireRunLock(dir: string, warn: (msg: string) => void = () => 
     const seen = fileAge(path);
     if (!seen) continue; // released meanwhile
     const other = readHolder(path);
-    if (sameHolder(other, holder)) return new RunLock(path, holder);
     if (other === null && seen.ms < ABANDONED_MS) {
       // Being written (no hard links here), or just removed: look again shortly.
       sleepSync(50);
