@@ -39,7 +39,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { logScalePerFrame } from "../lib/data/timit/segment_set.ts";
 import { adam } from "../lib/runner/adam.ts";
-import { acquireRunLock, hostName, LOCK_FILE } from "../lib/runner/run_lock.ts";
+import { acquireRunLock, hostName, lockHolder } from "../lib/runner/run_lock.ts";
 import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
 import { configArgs } from "../lib/classify/jobs.ts";
@@ -699,10 +699,6 @@ export const esnFlowTimit: ExperimentSpec<typeof config, SequenceBatch> = {
 
 /** Who holds the lock of a class folder, for messages: `process P on HOST since T`, or `no lock`. */
 function lockHolderText(dir: string): string {
-  try {
-    const h = JSON.parse(Deno.readTextFileSync(join(dir, LOCK_FILE)));
-    return `locked by process ${h.pid} on ${h.host} since ${h.started}`;
-  } catch {
-    return "no lock: not claimed";
-  }
+  const h = lockHolder(dir);
+  return h ? `locked by process ${h.pid} on ${h.host} since ${h.started}` : "no lock: not claimed";
 }

@@ -34,7 +34,7 @@ export class TrainingProgress {
   /** The class trained epoch `epoch` (1-based; a resumed class starts past 1). */
   epoch(cls: string, epoch: number): void {
     const before = this.#left.get(cls) ?? 0;
-    const after = this.#frames.get(cls)! * Math.max(0, this.epochs - epoch);
+    const after = this.#leftAfter(cls, epoch);
     this.#done += Math.max(0, before - after);
     this.#left.set(cls, after);
     if ((performance.now() - this.#last) / 1000 >= this.everySeconds) this.#print();
@@ -46,7 +46,7 @@ export class TrainingProgress {
    */
   resumedAt(cls: string, epoch: number): void {
     const before = this.#left.get(cls) ?? 0;
-    const after = this.#frames.get(cls)! * Math.max(0, this.epochs - epoch);
+    const after = this.#leftAfter(cls, epoch);
     this.#total -= Math.max(0, before - after);
     this.#left.set(cls, Math.min(before, after));
   }
@@ -65,6 +65,11 @@ export class TrainingProgress {
     const s = (performance.now() - this.#t0) / 1000;
     const left = [...this.#left.values()].reduce((a, b) => a + b, 0);
     return this.#done > 0 ? (left * s) / this.#done : null;
+  }
+
+  /** The work a class has left after `epoch` epochs: its frames times the epochs to go. */
+  #leftAfter(cls: string, epoch: number): number {
+    return this.#frames.get(cls)! * Math.max(0, this.epochs - epoch);
   }
 
   #print(): void {

@@ -11,7 +11,7 @@
  */
 import type { ClassCount } from "../classify/classes.ts";
 import { exists, join, writeJsonAtomic } from "../runner/run_dir.ts";
-import { hostName, LOCK_FILE, type LockHolder } from "../runner/run_lock.ts";
+import { hostName, LOCK_FILE, lockHolder } from "../runner/run_lock.ts";
 import { launchDir } from "./plan.ts";
 
 /** Environment variable the launchers set: the file a task's output goes to. */
@@ -133,7 +133,7 @@ export function releaseEarlierRun(earlier: TaskStart, dirs: readonly string[]): 
   if (earlier.host === hostName() && earlier.pid === Deno.pid) return out;
   for (const dir of dirs) {
     const path = join(dir, LOCK_FILE);
-    const holder = readJson<LockHolder>(path);
+    const holder = lockHolder(dir);
     if (!holder || holder.pid !== earlier.pid || holder.host !== earlier.host) continue;
     try {
       Deno.removeSync(path);

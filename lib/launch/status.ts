@@ -18,7 +18,7 @@
 import { assignShards } from "../classify/classes.ts";
 import { classRunDir, classRunStatus, modelsDir } from "../classify/per_class.ts";
 import { exists, join } from "../runner/run_dir.ts";
-import { hostName, LOCK_FILE, type LockHolder, processAlive } from "../runner/run_lock.ts";
+import { hostName, lockHolder, processAlive } from "../runner/run_lock.ts";
 import { launchDir } from "./plan.ts";
 import {
   classesPath,
@@ -311,7 +311,7 @@ function classStatus(
     detail: null,
   };
   if (run === "done") return { ...base, state: "finished" };
-  const lock = readJson<LockHolder>(join(dir, LOCK_FILE));
+  const lock = lockHolder(dir);
   if (lock) {
     const alive = lock.host === o.me
       ? processAlive(lock.pid) !== false

@@ -86,6 +86,11 @@ function readHolder(path: string): LockHolder | null {
   }
 }
 
+/** Who holds the lock of `dir` (its lock file read as it is now), or null: no lock, or not readable. */
+export function lockHolder(dir: string): LockHolder | null {
+  return readHolder(`${dir}/${LOCK_FILE}`);
+}
+
 /** Synchronous sleep (the lock is taken synchronously). */
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
