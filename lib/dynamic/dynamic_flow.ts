@@ -13,10 +13,11 @@ import * as tf from "@tensorflow/tfjs";
 import type { SequenceBatch } from "../data/sequences.ts";
 import { childBuffers, childParameters, disposeModule, type NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
-import type { DensityModel } from "../runner/types.ts";
+import type { DensityModel, DeviceStep } from "../runner/types.ts";
+import { DeviceEsnFlow } from "../webgpu/esn_flow_device.ts";
 import type { DynamicModelConfig } from "./config.ts";
 import type { SequenceEncoder } from "./encoder.ts";
-import type { FrameDensity } from "./mixture.ts";
+import { FlowMixture, type FrameDensity } from "./mixture.ts";
 import { sampleSequences } from "./sample.ts";
 
 /**
@@ -56,6 +57,25 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
     );
   }
 
+  /**
+   * The training step in the WebGPU kernels of `lib/webgpu/esn_flow_device.ts`, where they apply: on
+   * WebGPU, fixed (ESN) states, and a single flow as the frame density (the model's parameters are then the
+   * flow's). Null otherwise.
+   */
+  deviceStep(batch: SequenceBatch): DeviceStep | null {
+    const flow = this.density instanceof FlowMixture ? this.density.singleFlow() : null;
+    if (!flow || !this.encoder.constantStates || this.parameters().length !== flow.parameters().length) {
+      return null;
+    }
+    const device = DeviceEsnFlow.of(flow);
+    if (!device) return null;
+    const h = this.encoder.states(batch);
+    return {
+      gradients: () => device.gradients(batch.x, h, batch.size),
+      adam: (slots, clip) => device.adamStep(batch.x, h, batch.size, slots, clip),
+    };
+  }
+
   /** `log p(x_1..x_T)` of each sequence, `[B]`. */
   logProb(batch: SequenceBatch): tf.Tensor1D {
     return tf.tidy(() => tf.unsortedSegmentSum(this.frameLogProb(batch), batch.segments, batch.size));
@@ -80,6 +100,8 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
   }
 
   dispose(): void {
+    const flow = this.density instanceof FlowMixture ? this.density.singleFlow() : null;
+    if (flow) DeviceEsnFlow.release(flow);
     disposeModule(this);
   }
 }

@@ -9,14 +9,24 @@
  * parameter set of the reference model).
  *
  * Fused path: the context projections of all K flows (and of the context-dependent logits) are one
- * `[R, N] x [N, K * L * l (+ K)]` product per frame batch.
+ * `[R, N] x [N, K * L * l (+ K)]` product per frame batch. On WebGPU, a single flow on fixed states outside a
+ * gradient tape (evaluation) runs as the WGSL kernels of `lib/webgpu/esn_flow_device.ts`.
  */
 import * as tf from "@tensorflow/tfjs";
 import { Linear } from "../nn/linear.ts";
 import { childParameters, type Module, type NamedTensors } from "../nn/module.ts";
 import type { Rng } from "../rng.ts";
 import { columnBlocks, EsnFlow, type EsnFlowOptions } from "./esn_flow.ts";
+import { DeviceEsnFlow } from "../webgpu/esn_flow_device.ts";
 import { constantMatMul, matMul } from "./products.ts";
+
+/**
+ * True inside `tf.grad`/`variableGrads` (tfjs records a tape): the device kernels, which have no tfjs
+ * gradient, serve only log-likelihoods computed outside one.
+ */
+function recordingGradients(): boolean {
+  return tf.engine().state.gradientDepth > 0;
+}
 
 /** A conditional density of one frame given its context (the per-frame part of a sequence model). */
 export interface FrameDensity extends Module {
@@ -107,10 +117,19 @@ export class FlowMixture implements FrameDensity {
         `FlowMixture.logProb: x [${x.shape}] and h [${h.shape}] must be [R, ${this.frameDim}] and [R, ${this.contextDim}]`,
       );
     }
+    const device = constant && this.flows.length === 1 && !recordingGradients()
+      ? DeviceEsnFlow.of(this.flows[0])
+      : null;
+    if (device) return device.logProb(x, h);
     const { parts, gate } = this.#project(h, constant);
     const lps = this.flows.map((f, k) => f.logProbProjected(x, parts[k]));
     if (lps.length === 1) return lps[0];
     return tf.logSumExp(tf.add(tf.stack(lps, 1), this.#logWeights(x.shape[0], gate)), 1) as tf.Tensor1D;
+  }
+
+  /** The flow when K = 1, else null. */
+  singleFlow(): EsnFlow | null {
+    return this.flows.length === 1 ? this.flows[0] : null;
   }
 
   /** Mixture weights per row, `[R, K]` (all 1 for K = 1). */

@@ -17,6 +17,7 @@
  * `trainStep` does, for a fixed model).
  */
 import * as tf from "@tensorflow/tfjs";
+import type { AdamSlots } from "../webgpu/esn_flow_device.ts";
 
 /** tfjs Adam's running powers `b1^t`, `b2^t` (private fields there; the checkpoint saves them by name). */
 interface AccBetas {
@@ -114,6 +115,35 @@ export class FlatAdam extends tf.AdamOptimizer {
       acc.accBeta1.assign(tf.mul(acc.accBeta1, this.beta1));
       acc.accBeta2.assign(tf.mul(acc.accBeta2, this.beta2));
     });
+    this.incrementIterations();
+  }
+
+  /**
+   * The state an Adam step computed elsewhere reads and updates (the WebGPU kernels of
+   * `lib/webgpu/esn_flow_device.ts`): the flat moments (made on the first step, checked against the layout as
+   * {@link applyGradients} does), the running powers and the hyperparameters. The caller records the
+   * update, then calls {@link countStep}.
+   */
+  deviceSlots(variables: readonly tf.Variable[]): AdamSlots {
+    const list = variables.map((v) => ({ name: v.name, tensor: v as tf.Tensor }));
+    const total = this.#checkLayout(list).sizes.reduce((a, b) => a + b, 0);
+    this.#m ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
+    this.#v ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
+    const acc = this.#betas();
+    return {
+      m: this.#m,
+      v: this.#v,
+      accBeta1: acc.accBeta1,
+      accBeta2: acc.accBeta2,
+      learningRate: this.learningRate,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+    };
+  }
+
+  /** Counts a step recorded with {@link deviceSlots} (the iteration count that checkpoints save). */
+  countStep(): void {
     this.incrementIterations();
   }
 

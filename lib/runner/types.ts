@@ -9,6 +9,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "../backend.ts";
 import type { Config, ConfigSchema } from "../config.ts";
 import type { Module } from "../nn/module.ts";
+import type { AdamSlots } from "../webgpu/esn_flow_device.ts";
 import type { Rng } from "../rng.ts";
 import type { Logger } from "./logger.ts";
 
@@ -45,6 +46,20 @@ export interface DensityModel<B extends Batch = Batch> extends Module {
    * Models whose training objective differs from the exact likelihood (self-normalizing flows) override it.
    */
   loss?(batch: B): tf.Scalar;
+  /**
+   * The batch's training step in a few fused device kernels, where the model has them for the current
+   * backend (the dynamic flow on WebGPU); null or absent elsewhere, and the runner differentiates
+   * {@link loss} (or the mean log-likelihood) with tfjs. The step's loss is that same loss.
+   */
+  deviceStep?(batch: B): DeviceStep | null;
+}
+
+/** A training step on the device ({@link DensityModel.deviceStep}); gradients in `parameters()` order. */
+export interface DeviceStep {
+  /** The loss and every parameter's gradient (fresh tensors the caller disposes). */
+  gradients(): { loss: tf.Scalar; grads: tf.Tensor[] };
+  /** The whole Adam step, the update included; returns the loss (before the update). */
+  adam(slots: AdamSlots, gradClipNorm: number | null): tf.Scalar;
 }
 
 /**
