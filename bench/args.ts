@@ -52,6 +52,8 @@ export interface BenchOptions {
   readonly threads: readonly number[];
   /** Only compare the log-likelihood of one set of weights with the PyTorch model's (1e-6 relative). */
   readonly checkPeer: boolean;
+  /** On WebGPU, run the flow as the WGSL kernels (`lib/webgpu/esn_flow_device.ts`) or as tfjs ops. */
+  readonly webgpuKernels: boolean;
   readonly seed: number;
   readonly quick: boolean;
   readonly help: boolean;
@@ -82,6 +84,7 @@ const DEFAULTS: BenchOptions = {
   python: null,
   threads: [1, 2],
   checkPeer: false,
+  webgpuKernels: true,
   seed: 0,
   quick: false,
   help: false,
@@ -121,6 +124,7 @@ export const BENCH_USAGE =
   --threads LIST     PyTorch thread counts, one peer run each, the best counts (default 1,2)
   --no_peer          do not run the peer
   --check_peer       only check identical maths: the same weights' log-likelihood in PyTorch (1e-6 rel.)
+  --webgpu_kernels on|off  on WebGPU, the flow as WGSL kernels (on, default) or as tfjs ops (off)
   --seed N           seed of data, weights and reservoir (default 0)
   --quick            tiny sizes (batch 8, esn_dim 32, 2 steps): a smoke test
   --help             this text`;
@@ -136,6 +140,11 @@ function positiveInt(flag: string, raw: string, min = 1): number {
     throw new BenchArgError(`--${flag} must be an integer >= ${min}, got "${raw}"`);
   }
   return v;
+}
+
+function onOff(flag: string, raw: string): boolean {
+  if (raw !== "on" && raw !== "off") throw new BenchArgError(`--${flag} must be on or off, got "${raw}"`);
+  return raw === "on";
 }
 
 function intList(flag: string, raw: string): number[] {
@@ -170,6 +179,7 @@ const VALUED = new Set([
   "peer",
   "python",
   "threads",
+  "webgpu-kernels",
   "seed",
 ]);
 
@@ -226,6 +236,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     python: str("python") ?? null,
     threads: str("threads") === undefined ? base.threads : intList("threads", str("threads")!),
     checkPeer: given["check-peer"] === true,
+    webgpuKernels: str("webgpu-kernels") === undefined
+      ? true
+      : onOff("webgpu-kernels", str("webgpu-kernels")!),
     seed: num("seed", base.seed, 0),
     quick,
     help: given.help === true,

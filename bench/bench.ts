@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { describeAdapter, isHardwareAdapter, selectBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
+import { setWebGpuKernels } from "../lib/webgpu/esn_flow_device.ts";
 import { writePng } from "../lib/plot/mod.ts";
 import { BENCH_USAGE, BenchArgError, type BenchBackend, type BenchOptions, parseBenchArgs } from "./args.ts";
 import { benchSequences, totalFramesPerSecond } from "./data.ts";
@@ -316,6 +317,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const notes: string[] = [];
+  setWebGpuKernels(opts.webgpuKernels);
+  if (!opts.webgpuKernels) notes.push("webgpu: the flow as tfjs ops (--webgpu_kernels off)");
   const backends = opts.backends ?? await availableBackends(notes);
   const figures: Figure[] = [];
   let ok = true;

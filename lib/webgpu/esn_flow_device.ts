@@ -236,20 +236,33 @@ export class DeviceEsnFlow {
           },
         );
       }
-      const dhc = delta(f.contextDelta + i * l);
-      out.push(
-        { rows: 1, cols: l, terms: [[ones, dhc]], at: lb + t.firstBias, rowStride: 0, colStride: 1, sign: 1 },
-        {
-          rows: n,
-          cols: l,
-          terms: [[{ source: Source.States, at: 0 }, dhc]],
-          at: first + d * l,
-          rowStride: l,
-          colStride: 1,
-          sign: 1,
-        },
-      );
     }
+    // Every layer's first bias and context rows at once (a column block of l per layer).
+    const dhc = delta(f.contextDelta), block = l;
+    out.push(
+      {
+        rows: 1,
+        cols: L * l,
+        terms: [[ones, dhc]],
+        at: t.firstBias,
+        rowStride: 0,
+        colStride: 1,
+        sign: 1,
+        block,
+        blockStride: t.layerStride,
+      },
+      {
+        rows: n,
+        cols: L * l,
+        terms: [[{ source: Source.States, at: 0 }, dhc]],
+        at: (toeplitz ? this.#fullFirst : t.first) + d * l,
+        rowStride: l,
+        colStride: 1,
+        sign: 1,
+        block,
+        blockStride: toeplitz ? (d + n) * l : t.layerStride,
+      },
+    );
     out.push({
       rows: 1,
       cols: d,

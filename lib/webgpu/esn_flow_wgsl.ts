@@ -147,8 +147,10 @@ export interface Operand {
 }
 
 /**
- * `out[a * rowStride + b * colStride] = sign * sum_terms sum_frames A[r, a] B[r, b]` for `a < rows`,
- * `b < cols`, with `out` the gradient buffer at `at` (a weight's gradient or a bias's, with A = 1).
+ * `out[a * rowStride + (b % block) * colStride + floor(b / block) * blockStride] = sign * sum_terms
+ * sum_frames A[r, a] B[r, b]` for `a < rows`, `b < cols`, with `out` the gradient buffer at `at` (a
+ * weight's gradient, or a bias's with A = 1). Column blocks let one product fill the same part of every
+ * layer (`block` = l columns per layer, `blockStride` between layers); by default one block.
  */
 export interface Product {
   readonly rows: number;
@@ -158,12 +160,18 @@ export interface Product {
   readonly rowStride: number;
   readonly colStride: number;
   readonly sign: 1 | -1;
+  readonly block?: number;
+  readonly blockStride?: number;
 }
 
-/** Words per product in the table the `products` kernel reads (17 used). */
+/** Words per product in the table the `products` kernel reads (19 used). */
 export const PRODUCT_WORDS = 20;
-/** Outputs per workgroup side in the tiled kernels. */
-export const TILE = 16;
+/** Outputs per workgroup side in the tiled kernels (8 x 8 invocations of 4 x 4 outputs each). */
+export const TILE = 32;
+/** Invocations per workgroup of the tiled kernels. */
+export const TILED_GROUP = 64;
+/** Summed-over entries per shared-memory step of the tiled kernels (two 64 x 32 tiles: 16 KiB). */
+export const CHUNK = 64;
 /** Invocations per workgroup of the per-frame kernels. */
 export const ROW_GROUP = 64;
 /** Invocations of the single-workgroup reductions. */
@@ -174,7 +182,8 @@ export const MAX_GROUPS = 65535;
 /**
  * The products table the `products` kernel reads, `PRODUCT_WORDS` u32 per product: first workgroup, rows,
  * cols, column tiles, terms, output offset, row and column strides, sign (f32 bits), then per term the left
- * operand's source and feature and the right one's. Also the number of workgroups it launches.
+ * operand's source and feature and the right one's (two terms), the column block and the block stride. Also
+ * the number of workgroups it launches.
  */
 export function productTable(
   products: readonly Product[],
@@ -189,10 +198,12 @@ export function productTable(
     const tilesB = Math.ceil(p.cols / TILE), tiles = Math.ceil(p.rows / TILE) * tilesB;
     f32[0] = p.sign;
     const terms = p.terms.flatMap(([a, b]) => [a.source, a.at, b.source, b.at]);
+    while (terms.length < 8) terms.push(0);
     table.set(
       [start, p.rows, p.cols, tilesB, p.terms.length, p.at, p.rowStride, p.colStride, bits[0], ...terms],
       k * PRODUCT_WORDS,
     );
+    table.set([p.block ?? p.cols, p.blockStride ?? 0], k * PRODUCT_WORDS + 17);
     start += tiles;
   });
   return { table, workgroups: start };
@@ -260,6 +271,25 @@ fn changedSize(c: u32) -> u32 { return select(SPLIT, P1, c == 1u); }
 fn keptAt(c: u32) -> u32 { return select(SPLIT, 0u, c == 1u); }
 fn keptSize(c: u32) -> u32 { return select(P1, SPLIT, c == 1u); }`;
 
+/**
+ * The tiled products' shared tiles (`[CHUNK][TILE]`, the summed-over index first) and their inner step:
+ * invocation t accumulates the 4 x 4 outputs at rows `(t / 8) * 4 ..` and columns `(t % 8) * 4 ..`.
+ */
+const TILED = `
+var<workgroup> tileA: array<array<f32, ${TILE}>, ${CHUNK}>;
+var<workgroup> tileB: array<array<f32, ${TILE}>, ${CHUNK}>;
+fn accumulate(acc: ptr<function, array<vec4<f32>, 4>>, t: u32) {
+  let ra = (t / 8u) * 4u;
+  let cb = (t % 8u) * 4u;
+  for (var k = 0u; k < ${CHUNK}u; k++) {
+    let b = vec4<f32>(tileB[k][cb], tileB[k][cb + 1u], tileB[k][cb + 2u], tileB[k][cb + 3u]);
+    (*acc)[0] += tileA[k][ra] * b;
+    (*acc)[1] += tileA[k][ra + 1u] * b;
+    (*acc)[2] += tileA[k][ra + 2u] * b;
+    (*acc)[3] += tileA[k][ra + 3u] * b;
+  }
+}`;
+
 const ROW_PARAMS = `
 struct Rows { rows: u32, rowStride: u32, train: u32, g: f32 }
 `;
@@ -285,28 +315,37 @@ export function flowKernels(shape: FlowShape): {
 @group(0) @binding(2) var<storage, read_write> hc: array<f32>;
 @group(0) @binding(3) var<uniform> u: Rows;
 ${w1t}
-var<workgroup> hs: array<array<f32, ${TILE}>, ${TILE}>;
-var<workgroup> ws: array<array<f32, ${TILE}>, ${TILE}>;
-// hc[col][r] = c_1 + sum_n h[r, n] W_1^T[D + n, u] of layer col / LW, u = col % LW (feature-major).
-@compute @workgroup_size(${TILE}, ${TILE})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let r = wg.x * ${TILE}u + lid.x;
-  let col = wg.y * ${TILE}u + lid.y;
-  var acc = 0.0;
-  for (var n0 = 0u; n0 < N; n0 += ${TILE}u) {
-    // Row r0 + ty of h, columns n0 + tx: consecutive invocations read consecutive addresses.
-    let hr = wg.x * ${TILE}u + lid.y;
-    let hn = n0 + lid.x;
-    hs[lid.y][lid.x] = select(0.0, h[hr * N + hn], hr < u.rows && hn < N);
-    let wn = n0 + lid.y;
-    let wc = wg.y * ${TILE}u + lid.x;
-    ws[lid.y][lid.x] = select(0.0, w1t((wc / LW) * LAYER, D + wn, wc % LW), wn < N && wc < LL);
+${TILED}
+// hc[col][r] = c_1 + sum_n h[r, n] W_1^T[D + n, col % LW] of layer col / LW (feature-major).
+@compute @workgroup_size(${TILED_GROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let r0 = wg.x * ${TILE}u;
+  let c0 = wg.y * ${TILE}u;
+  var acc: array<vec4<f32>, 4>;
+  for (var n0 = 0u; n0 < N; n0 += ${CHUNK}u) {
+    for (var i = 0u; i < ${(TILE * CHUNK) / TILED_GROUP}u; i++) {
+      let idx = t + ${TILED_GROUP}u * i;
+      // Consecutive invocations: consecutive n of a row of h, consecutive columns of W.
+      let r = r0 + idx / ${CHUNK}u;
+      let n = n0 + idx % ${CHUNK}u;
+      tileA[idx % ${CHUNK}u][idx / ${CHUNK}u] = select(0.0, h[r * N + n], r < u.rows && n < N);
+      let col = c0 + idx % ${TILE}u;
+      let nw = n0 + idx / ${TILE}u;
+      tileB[idx / ${TILE}u][idx % ${TILE}u] =
+        select(0.0, w1t((col / LW) * LAYER, D + nw, col % LW), col < LL && nw < N);
+    }
     workgroupBarrier();
-    for (var k = 0u; k < ${TILE}u; k++) { acc += hs[lid.x][k] * ws[k][lid.y]; }
+    accumulate(&acc, t);
     workgroupBarrier();
   }
-  if (r < u.rows && col < LL) {
-    hc[col * u.rowStride + r] = acc + theta[(col / LW) * LAYER + O_FIRST_B + col % LW];
+  for (var i = 0u; i < 4u; i++) {
+    let r = r0 + (t / 8u) * 4u + i;
+    for (var j = 0u; j < 4u; j++) {
+      let col = c0 + (t % 8u) * 4u + j;
+      if (r < u.rows && col < LL) {
+        hc[col * u.rowStride + r] = acc[i][j] + theta[(col / LW) * LAYER + O_FIRST_B + col % LW];
+      }
+    }
   }
 }`;
 
@@ -477,8 +516,7 @@ struct Prod { rows: u32, rowStride: u32, count: u32, pad: u32 }
 @group(0) @binding(3) var<storage, read> h: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(5) var<uniform> u: Prod;
-var<workgroup> tileA: array<array<f32, ${TILE}>, ${TILE}>;
-var<workgroup> tileB: array<array<f32, ${TILE}>, ${TILE}>;
+${TILED}
 // Operand (source, feature at + f) at frame r: 0 when f >= size or r >= rows.
 fn operand(source: u32, at: u32, f: u32, size: u32, r: u32) -> f32 {
   if (f >= size || r >= u.rows) { return 0.0; }
@@ -489,41 +527,51 @@ fn operand(source: u32, at: u32, f: u32, size: u32, r: u32) -> f32 {
     default: { return 1.0; }
   }
 }
-@compute @workgroup_size(${TILE}, ${TILE})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+@compute @workgroup_size(${TILED_GROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let w = wg.x + wg.y * ${MAX_GROUPS}u;
   var p = 0u;
   for (var k = 1u; k < u.count; k++) { if (table[k * ${PRODUCT_WORDS}u] <= w) { p = k; } }
   let e = p * ${PRODUCT_WORDS}u;
-  if (w >= table[e] + ((table[e + 1u] + ${TILE - 1}u) / ${TILE}u) * table[e + 3u]) { return; }
-  let local = w - table[e];
-  let ta = local / table[e + 3u];
-  let tb = local % table[e + 3u];
   let nA = table[e + 1u];
   let nB = table[e + 2u];
-  var acc = 0.0;
+  let tilesB = table[e + 3u];
+  if (w >= table[e] + ((nA + ${TILE - 1}u) / ${TILE}u) * tilesB) { return; }
+  let a0 = ((w - table[e]) / tilesB) * ${TILE}u;
+  let b0 = ((w - table[e]) % tilesB) * ${TILE}u;
+  var acc: array<vec4<f32>, 4>;
   for (var term = 0u; term < table[e + 4u]; term++) {
     let asrc = table[e + 9u + 4u * term];
-    let aa = table[e + 10u + 4u * term];
+    let aat = table[e + 10u + 4u * term];
     let bsrc = table[e + 11u + 4u * term];
-    let ba = table[e + 12u + 4u * term];
-    for (var r0 = 0u; r0 < u.rows; r0 += ${TILE}u) {
-      // Feature-major operands load with frames along x (consecutive addresses), h with features along x.
-      if (asrc == 2u) {
-        tileA[lid.y][lid.x] = operand(asrc, aa, ta * ${TILE}u + lid.x, nA, r0 + lid.y);
-      } else {
-        tileA[lid.x][lid.y] = operand(asrc, aa, ta * ${TILE}u + lid.y, nA, r0 + lid.x);
+    let bat = table[e + 12u + 4u * term];
+    for (var r0 = 0u; r0 < u.rows; r0 += ${CHUNK}u) {
+      for (var i = 0u; i < ${(TILE * CHUNK) / TILED_GROUP}u; i++) {
+        let idx = t + ${TILED_GROUP}u * i;
+        // Consecutive invocations: consecutive frames of a feature-major operand, consecutive features of h.
+        if (asrc == 2u) {
+          tileA[idx / ${TILE}u][idx % ${TILE}u] = operand(asrc, aat, a0 + idx % ${TILE}u, nA, r0 + idx / ${TILE}u);
+        } else {
+          tileA[idx % ${CHUNK}u][idx / ${CHUNK}u] = operand(asrc, aat, a0 + idx / ${CHUNK}u, nA, r0 + idx % ${CHUNK}u);
+        }
+        tileB[idx % ${CHUNK}u][idx / ${CHUNK}u] = operand(bsrc, bat, b0 + idx / ${CHUNK}u, nB, r0 + idx % ${CHUNK}u);
       }
-      tileB[lid.x][lid.y] = operand(bsrc, ba, tb * ${TILE}u + lid.y, nB, r0 + lid.x);
       workgroupBarrier();
-      for (var k = 0u; k < ${TILE}u; k++) { acc += tileA[k][lid.y] * tileB[k][lid.x]; }
+      accumulate(&acc, t);
       workgroupBarrier();
     }
   }
-  let a = ta * ${TILE}u + lid.y;
-  let b = tb * ${TILE}u + lid.x;
-  if (a < nA && b < nB) {
-    grads[table[e + 5u] + a * table[e + 6u] + b * table[e + 7u]] = bitcast<f32>(table[e + 8u]) * acc;
+  let sign = bitcast<f32>(table[e + 8u]);
+  let block = table[e + 17u];
+  for (var i = 0u; i < 4u; i++) {
+    let a = a0 + (t / 8u) * 4u + i;
+    for (var j = 0u; j < 4u; j++) {
+      let b = b0 + (t % 8u) * 4u + j;
+      if (a < nA && b < nB) {
+        let at = table[e + 5u] + a * table[e + 6u] + (b % block) * table[e + 7u] + (b / block) * table[e + 18u];
+        grads[at] = sign * acc[i][j];
+      }
+    }
   }
 }`;
 
