@@ -45,6 +45,14 @@ export interface DensityModel<B extends Batch = Batch> extends Module {
    * Models whose training objective differs from the exact likelihood (self-normalizing flows) override it.
    */
   loss?(batch: B): tf.Scalar;
+  /**
+   * Reads back, asynchronously, the values that the next training loss (`training`) or the next
+   * `logProb` or sampling (`!training`) reads on the host: the weights of host LU log-determinants, a
+   * data-dependent-init flag (`lib/host_read.ts`). The runner awaits it before every training step,
+   * evaluation batch and sampling; backends without synchronous read-back (WebGPU) need it. Absent: the
+   * model reads nothing on the host.
+   */
+  prepare?(training: boolean): Promise<void>;
 }
 
 /**
