@@ -83,7 +83,6 @@ export const mnistDefaults = {
  * with the reference's betas (0.9, 0.999) at `lr`, and the pictures of {@link writeMnistPictures}.
  */
 export const mnistHooks = {
-  syncReadback: true,
   data: (cfg: MnistCfg) => mnistData(cfg),
   optimizer: (cfg: { readonly lr: number }) => adam(cfg.lr, 0.9, 0.999),
   sample: (

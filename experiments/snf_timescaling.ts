@@ -121,7 +121,6 @@ async function timeOne(cfg: Cfg, kind: "fc" | "conv", side: number, snf: boolean
 }
 
 export const snfTimescaling: ExperimentSpec<typeof config, VectorBatch> = {
-  syncReadback: true,
   name: "snf_timescaling",
   description:
     "Time per training step vs dimension, exact vs self-normalized FC and conv layers (table + PNG)",

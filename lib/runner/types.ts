@@ -86,12 +86,6 @@ export interface ExperimentSpec<S extends ConfigSchema = ConfigSchema, B extends
   readonly description: string;
   /** Frozen defaults with docs; every key can be overridden on the command line. */
   readonly config: S;
-  /**
-   * True when the model reads tensors back synchronously while it trains or evaluates (host LU
-   * decompositions, Newton inverses, data-dependent initialisation). Deno's WebGPU backend has no
-   * synchronous read-back, so `--backend auto` then uses wasm and `--backend webgpu` is refused.
-   */
-  readonly syncReadback?: boolean;
   data(cfg: Config<S>, ctx: RunContext): Promise<Dataset<B>>;
   /**
    * A trainer of the model on `threads` threads (config `train_threads`), for experiments whose model
