@@ -14,7 +14,7 @@ import { bool, choice, type Config, ConfigError, type Field, float, int, str } f
 import type { ArrayDataset, VectorBatch } from "../lib/data/array_dataset.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
 import { LearnableLeakyRelu, SmoothLeakyRelu, SplineActivation } from "../lib/flows/activations.ts";
-import type { Bijector, TrainingMode } from "../lib/flows/bijector.ts";
+import { type Bijector, hostTensorsOf, type TrainingMode } from "../lib/flows/bijector.ts";
 import { ExactFC } from "../lib/flows/exact.ts";
 import { Flow } from "../lib/flows/flow.ts";
 import { StandardNormal } from "../lib/flows/normal.ts";
@@ -83,7 +83,6 @@ export const mnistDefaults = {
  * with the reference's betas (0.9, 0.999) at `lr`, and the pictures of {@link writeMnistPictures}.
  */
 export const mnistHooks = {
-  syncReadback: true,
   data: (cfg: MnistCfg) => mnistData(cfg),
   optimizer: (cfg: { readonly lr: number }) => adam(cfg.lr, 0.9, 0.999),
   sample: (
@@ -160,6 +159,9 @@ class Reshape implements Bijector {
       return { y: out.y.reshape([z.shape[0], -1]), logDet: out.logDet };
     });
   }
+  hostTensors() {
+    return hostTensorsOf([this.inner]);
+  }
   parameters() {
     return this.inner.parameters();
   }
@@ -202,7 +204,7 @@ export async function writeMnistPictures(
     const k = Math.min(n, data.splits.test.shape[0]);
     const x = data.splits.test.data.slice(0, k * data.dim);
     const xt = tf.tensor2d(x, [k, data.dim]);
-    const xHat = m.reconstruct(xt, approx);
+    const xHat = await m.reconstruct(xt, approx);
     xt.dispose();
     const diff = x.map((v, i) => Math.abs(v - xHat[i]));
     files.push(join(ctx.sampleDir, `recon_epoch${epoch}.png`));

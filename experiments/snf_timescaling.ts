@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import { adam } from "../lib/runner/adam.ts";
 import { choice, ConfigError, int, str } from "../lib/config.ts";
 import { ArrayDataset, arraySplit, type VectorBatch } from "../lib/data/array_dataset.ts";
-import type { Bijector } from "../lib/flows/bijector.ts";
+import { type Bijector, hostTensorsOf } from "../lib/flows/bijector.ts";
 import { ExactConv, ExactFC } from "../lib/flows/exact.ts";
 import { Flow } from "../lib/flows/flow.ts";
 import { StandardNormal } from "../lib/flows/normal.ts";
@@ -81,6 +81,7 @@ function reshaped(layer: Bijector, shape: number[]): Bijector {
   return {
     forward: (x) => layer.forward(x.reshape([x.shape[0], ...shape])),
     inverse: (z) => layer.inverse(z),
+    hostTensors: () => hostTensorsOf([layer]),
     parameters: () => layer.parameters(),
   };
 }
@@ -104,6 +105,7 @@ async function timeOne(cfg: Cfg, kind: "fc" | "conv", side: number, snf: boolean
     for (let i = 0; i < cfg.warmup_steps + cfg.steps; i++) {
       const x = tf.tensor2d(rng.normals(b * d), [b, d]);
       const t0 = performance.now();
+      await model.prepare(true);
       const loss = trainStep(model, opt, { x, size: b, dims: b * d, dispose: () => x.dispose() }, null);
       await loss.data();
       if (i >= cfg.warmup_steps) times.push(performance.now() - t0);
@@ -119,7 +121,6 @@ async function timeOne(cfg: Cfg, kind: "fc" | "conv", side: number, snf: boolean
 }
 
 export const snfTimescaling: ExperimentSpec<typeof config, VectorBatch> = {
-  syncReadback: true,
   name: "snf_timescaling",
   description:
     "Time per training step vs dimension, exact vs self-normalized FC and conv layers (table + PNG)",

@@ -45,7 +45,6 @@ type Cfg = { readonly [K in keyof typeof config]: (typeof config)[K]["default"] 
 const layersOf = (cfg: Cfg) => (cfg.profile === "quick" ? 10 : cfg.num_layers);
 
 export const toydensity: ExperimentSpec<typeof config, VectorBatch> = {
-  syncReadback: true,
   name: "toydensity",
   description: "100 self-normalizing 2x2 FC layers + SLR on a 2-D toy density, with density plots",
   config,

@@ -13,6 +13,7 @@
  * factorisation, 2 n^3 more for an inverse; all inner loops run over contiguous rows.
  */
 import * as tf from "@tensorflow/tfjs";
+import { hostData } from "./host_read.ts";
 
 /** An LU factorisation `P A = L U` of a square row-major matrix (see {@link luFactor}). */
 export class LU {
@@ -136,7 +137,8 @@ export function luFactor(a: ArrayLike<number>, n: number): LU {
 const luCache: { data: Float32Array; lu: LU }[] = [];
 const LU_CACHE_BYTES = 128 * 2 ** 20;
 
-function cachedLu(data: Float32Array, n: number): LU {
+/** {@link luFactor} of a row-major `n*n` float32 matrix, through the cache above. */
+export function cachedLu(data: Float32Array, n: number): LU {
   if (n < 64) return luFactor(data, n);
   const hit = luCache.findIndex((e) => e.lu.n === n && e.data.every((v, i) => v === data[i]));
   if (hit >= 0) {
@@ -152,12 +154,15 @@ function cachedLu(data: Float32Array, n: number): LU {
   return lu;
 }
 
-/** The LU factorisation of a square 2-D tensor (read back to the CPU in float64; cached by content). */
+/**
+ * The LU factorisation of a square 2-D tensor (its values taken by `hostData`, factorised in float64;
+ * cached by content). On WebGPU the tensor must have been read with `readToHost` first (`host_read.ts`).
+ */
 export function luOfTensor(w: tf.Tensor): LU {
   if (w.rank !== 2 || w.shape[0] !== w.shape[1]) {
     throw new Error(`luOfTensor: expected a square matrix, got shape [${w.shape.join(", ")}]`);
   }
-  return cachedLu(w.dataSync() as Float32Array, w.shape[0]);
+  return cachedLu(hostData(w, "luOfTensor") as Float32Array, w.shape[0]);
 }
 
 /** Transpose of a row-major `n*n` matrix, as float32 for tfjs. */
@@ -169,7 +174,7 @@ function transposed32(a: Float64Array, n: number): Float32Array {
 
 /**
  * `log |det W|` of a square matrix as a scalar tfjs op, with gradient `d/dW log|det W| = W^{-T}`
- * (Jacobi's formula). Runs an LU factorisation on the CPU (a synchronous read-back); -Infinity if singular.
+ * (Jacobi's formula). Runs an LU factorisation on the CPU ({@link luOfTensor}); -Infinity if singular.
  */
 export const slogdet: (w: tf.Tensor2D) => tf.Scalar = tf.customGrad(
   (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -20,9 +20,9 @@ import { countGpuWork } from "../lib/webgpu/gpu_counters.ts";
 import { DeviceEsnFlow, setWebGpuKernels } from "../lib/webgpu/esn_flow_device.ts";
 import { GpuDevice } from "../lib/webgpu/device.ts";
 import { assertAllClose } from "./helpers/close.ts";
-import { HAS_ADAPTER, NO_ADAPTER } from "./helpers/webgpu.ts";
+import { ADAPTER, NO_ADAPTER } from "./helpers/webgpu.ts";
 
-const webgpu = { ignore: !HAS_ADAPTER, sanitizeResources: false, sanitizeOps: false };
+const webgpu = { ignore: !ADAPTER, sanitizeResources: false, sanitizeOps: false };
 
 /** Runs `fn` on the webgpu backend with the kernels on, restoring wasm and the switch afterwards. */
 async function onWebGpu(fn: () => Promise<void>): Promise<void> {

@@ -30,7 +30,8 @@ Options:
   --name NAME          experiment to run (see below)
   --list               list the experiments
   -h, --help           this help, or with --name the experiment's config keys
-  --backend B          auto|webgpu|wasm|cpu (default auto: WebGPU on a hardware GPU, else wasm)
+  --backend B          auto|webgpu|wasm|cpu (default auto: WebGPU on a hardware GPU, else wasm); every
+                       experiment runs on each
   --out DIR            run directory (default runs/<name>-<YYYYmmdd-HHMMSS>); one that holds a run is
                        refused (per-class experiments: it continues, skipping finished classes)
   --overwrite          with --out DIR holding a run: delete its checkpoints, metrics and samples, start over

@@ -93,20 +93,10 @@ async function run(argv: readonly string[]): Promise<void> {
   }
   const cfg = resolveConfig(spec.config, { ...base, ...overrides });
 
-  if (spec.syncReadback && flags.backend === "webgpu") {
-    throw new UsageError(
-      `Experiment "${name}" reads tensors back synchronously (host LU decompositions), which Deno's WebGPU ` +
-        `backend cannot do; use --backend wasm or cpu`,
-    );
-  }
   const explicitKeys = new Set([...(saved?.explicit_keys ?? []), ...Object.keys(overrides)]);
   spec.check?.(cfg, explicitKeys);
-  const auto = spec.syncReadback && flags.backend === "auto";
-  const backend = await selectBackend(auto ? "wasm" : flags.backend);
-  log.info(
-    `backend: ${backend.backend} (adapter: ${backend.adapter})` +
-      (auto ? `; auto chose wasm: ${name} needs synchronous read-back, which WebGPU lacks here` : ""),
-  );
+  const backend = await selectBackend(flags.backend);
+  log.info(`backend: ${backend.backend} (adapter: ${backend.adapter})`);
   const runName = typeof cfg.name === "string" && cfg.name !== "" ? cfg.name : name;
   if (flags.overwrite && (spec.run || flags.out === null || flags.resume !== null)) {
     throw new UsageError(

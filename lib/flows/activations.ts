@@ -7,9 +7,11 @@
  *
  * `logDet = sum_i log |y'(x_i)|` over every value of an example. SLR has no closed-form inverse: it is
  * inverted by Newton's method (f is convex and increasing with f' >= a, so Newton converges from any
- * start). The rational-quadratic spline activation is in `spline.ts`.
+ * start; at the root a step is zero, so further iterations keep it). The rational-quadratic spline
+ * activation is in `spline.ts`.
  */
 import * as tf from "@tensorflow/tfjs";
+import { readsSynchronously } from "../host_read.ts";
 import type { NamedTensors } from "../nn/module.ts";
 import type { Bijector, Transformed } from "./bijector.ts";
 import { constantOf, sumPerExample } from "./per_example.ts";
@@ -20,7 +22,10 @@ export interface SmoothLeakyReluOptions {
   readonly alpha?: number;
   /** Maximum Newton iterations of the inverse (default 100). */
   readonly maxIters?: number;
-  /** Stop when max |f(x) - y| falls below this (default 1e-6; checked every 10 iterations). */
+  /**
+   * Stop when max |f(x) - y| falls below this (default 1e-6; checked every 10 iterations on backends
+   * that read synchronously; WebGPU, which cannot, runs all `maxIters`).
+   */
   readonly tol?: number;
 }
 
@@ -53,11 +58,15 @@ export class SmoothLeakyRelu implements Bijector {
 
   inverse(y: tf.Tensor): Transformed {
     let x = tf.clone(y);
+    const check = readsSynchronously();
     for (let i = 1; i <= this.#maxIters; i++) {
       const next = tf.tidy(() => tf.sub(x, tf.div(tf.sub(this.#f(x), y), this.#fPrime(x))));
       x.dispose();
       x = next;
-      if (i % 10 === 0 && tf.tidy(() => tf.max(tf.abs(tf.sub(this.#f(x), y))).dataSync()[0]) < this.#tol) {
+      if (
+        check && i % 10 === 0 &&
+        tf.tidy(() => tf.max(tf.abs(tf.sub(this.#f(x), y))).dataSync()[0]) < this.#tol
+      ) {
         break;
       }
     }

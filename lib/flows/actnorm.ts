@@ -10,6 +10,7 @@
  * the layer was initialised is a buffer (`initialized`), so a restored checkpoint is not re-initialised.
  */
 import * as tf from "@tensorflow/tfjs";
+import { hostData } from "../host_read.ts";
 import type { NamedTensors } from "../nn/module.ts";
 import type { Bijector, Transformed } from "./bijector.ts";
 
@@ -31,10 +32,15 @@ export class ActNorm implements Bijector {
 
   #known = false;
 
-  /** Whether the layer was initialised (read back once; a restored buffer of 1 counts). */
+  /** Whether the layer was initialised (read back until it was; a restored buffer of 1 counts). */
   get isInitialized(): boolean {
-    this.#known ||= this.initialized.dataSync()[0] === 1;
+    this.#known ||= hostData(this.initialized, "ActNorm")[0] === 1;
     return this.#known;
+  }
+
+  /** The `initialized` flag, until it is known to be set. */
+  hostTensors(): tf.Tensor[] {
+    return this.#known ? [] : [this.initialized];
   }
 
   #check(who: string, x: tf.Tensor): void {

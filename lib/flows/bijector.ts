@@ -26,6 +26,18 @@ export interface Bijector extends Module {
   forward(x: tf.Tensor, context?: tf.Tensor): Transformed;
   /** Latent to data, with log |det d inverse / dz| per example (= minus the forward log-det). */
   inverse(z: tf.Tensor, context?: tf.Tensor): Transformed;
+  /**
+   * The tensors whose values `forward` and `inverse` read on the host in the layer's current mode (the
+   * matrix of a host LU log-det, a data-dependent-init flag); absent: none. A container lists its
+   * layers'. The model reads them asynchronously before each pass (`DensityModel.prepare`,
+   * `lib/host_read.ts`), which backends without synchronous read-back (WebGPU) need.
+   */
+  hostTensors?(): tf.Tensor[];
+}
+
+/** The {@link Bijector.hostTensors} of several layers, in order. */
+export function hostTensorsOf(layers: readonly Bijector[]): tf.Tensor[] {
+  return layers.flatMap((l) => l.hostTensors?.() ?? []);
 }
 
 /**

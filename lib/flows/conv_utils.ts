@@ -63,7 +63,8 @@ export function denseIndex(g: ConvGeometry): Int32Array {
  * The dense `[D, D]` matrix of the convolution with `kernel`, differentiable in the kernel: the gradient
  * of each tap is the sum of the matrix gradient over the entries it fills, summed on the CPU from the
  * JS `index` (tfjs's own gather gradient is an UnsortedSegmentSum, which wasm has only as the JS kernel
- * of `lib/wasm_kernels.ts`).
+ * of `lib/wasm_kernels.ts`). That gradient reads synchronously (cpu, wasm: tests and `ExactConv.dense`); the
+ * layers' log-determinants build M on the host instead (`conv_lu.ts`), which works on WebGPU too.
  */
 export function denseMatrix(kernel: tf.Tensor, index: Int32Array, d: number): tf.Tensor2D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -10,14 +10,18 @@
  *
  *   log|det A| = H W sum_c log|K_centre[c, c]|,
  *
- * and A^{-1} is solved pixel by pixel in raster order (on the CPU; used for sampling only). Together
- * with the flipped second convolution the receptive field is a full 3 x 3 window.
+ * and A x = v is solved on the device (used for sampling): with the centre matrix C_K and the three
+ * other taps N, `x = (v - N x) C_K^{-1}`. A pixel depends only on pixels of the anti-diagonals before its
+ * own (y + x smaller), so the sweeps `x <- (v - N x) C_K^{-1}` from x = 0 make one more anti-diagonal
+ * exact each: H + W - 1 sweeps solve it exactly, with no read-back. C_K^{-1} is the finite Neumann series
+ * of its nilpotent off-diagonal part. Together with the flipped second convolution the receptive field is
+ * a full 3 x 3 window.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
 import { matMulFastGrad } from "../nn/linear.ts";
 import { childParameters, type NamedTensors } from "../nn/module.ts";
-import { type Bijector, checkShape, type Transformed } from "./bijector.ts";
+import { type Bijector, checkShape, hostTensorsOf, type Transformed } from "./bijector.ts";
 import { ExactConv } from "./exact.ts";
 import { perExample } from "./per_example.ts";
 
@@ -70,40 +74,41 @@ export class SquareAutoregressiveConv implements Bijector {
     return tf.mul(tf.sum(tf.log(tf.abs(tf.mul(centre, tf.eye(c)).sum(0)))), pixels);
   }
 
-  /** Solves A x = z pixel by pixel in raster order, channel by channel (CPU, float64). */
+  /** `(C_K)^{-1}` of the masked centre tap (upper triangular as `[in, out]`): `D^{-1} sum_j (-S D^{-1})^j`. */
+  #centreInverse(centre: tf.Tensor2D): tf.Tensor2D {
+    const c = this.channels;
+    const eye = tf.eye(c);
+    const dInv = tf.div(eye, tf.add(tf.mul(centre, eye), tf.sub(1, eye))) as tf.Tensor2D;
+    const n = tf.neg(tf.matMul(tf.mul(centre, tf.sub(1, eye)), dInv)) as tf.Tensor2D;
+    let term = eye as tf.Tensor2D, sum = eye as tf.Tensor2D;
+    for (let j = 1; j < c; j++) {
+      term = tf.matMul(term, n);
+      sum = tf.add(sum, term);
+    }
+    return tf.matMul(dInv, sum);
+  }
+
+  /** Solves A x = z - b by H + W - 1 sweeps on the device (see the module comment). */
   inverse(z: tf.Tensor): Transformed {
     checkShape("SquareAutoregressiveConv.inverse", "input", z, [-1, -1, this.channels]);
-    const [n, h, w, c] = z.shape;
-    const kt = this.kernel();
-    const k = kt.arraySync() as number[][][][];
-    kt.dispose();
-    const b = this.bias.dataSync();
-    const zs = z.dataSync();
-    const x = new Float64Array(zs.length);
-    const at = (i: number, y: number, xx: number, ch: number) =>
-      y < 0 || xx < 0 ? 0 : x[((i * h + y) * w + xx) * c + ch];
-    for (let i = 0; i < n; i++) {
-      for (let y = 0; y < h; y++) {
-        for (let xx = 0; xx < w; xx++) {
-          for (let co = 0; co < c; co++) {
-            let s = zs[((i * h + y) * w + xx) * c + co] - b[co];
-            for (let dy = 0; dy < 2; dy++) {
-              for (let dx = 0; dx < 2; dx++) {
-                for (let ci = 0; ci < c; ci++) {
-                  if (dy === 1 && dx === 1 && ci >= co) continue; // the unknowns of this pixel
-                  s -= at(i, y - 1 + dy, xx - 1 + dx, ci) * k[dy][dx][ci][co];
-                }
-              }
-            }
-            x[((i * h + y) * w + xx) * c + co] = s / k[1][1][co][co];
-          }
-        }
+    return tf.tidy(() => {
+      const [n, h, w, c] = z.shape;
+      const k = this.kernel().reshape([4 * c, c]);
+      const cInv = this.#centreInverse(tf.slice(k, [3 * c, 0], [c, c]) as tf.Tensor2D);
+      // x = v' - patches(x) N', with v' = v C_K^{-1} and N' = N C_K^{-1} (the three other taps).
+      const v = tf.matMul(tf.sub(z, this.bias).reshape([n * h * w, c]), cInv);
+      const off = tf.matMul(tf.slice(k, [0, 0], [3 * c, c]), cInv);
+      let x = v.reshape([n, h, w, c]);
+      for (let sweep = 1; sweep < h + w - 1; sweep++) {
+        const padded = tf.pad(x, [[0, 0], [1, 0], [1, 0], [0, 0]]);
+        const cols = [[0, 0], [0, 1], [1, 0]].map(([dy, dx]) =>
+          tf.slice(padded, [0, dy, dx, 0], [n, h, w, c])
+        );
+        const patches = tf.concat(cols, 3).reshape([n * h * w, 3 * c]);
+        x = tf.sub(v, tf.matMul(patches, off)).reshape([n, h, w, c]);
       }
-    }
-    return tf.tidy(() => ({
-      y: tf.tensor(Float32Array.from(x), z.shape),
-      logDet: perExample(tf.neg(this.#logAbsDet(h * w)), n),
-    }));
+      return { y: x, logDet: perExample(tf.neg(this.#logAbsDet(h * w)), n) };
+    });
   }
 
   parameters(): NamedTensors<tf.Variable> {
@@ -161,6 +166,11 @@ export class Emerging implements Bijector {
       }
       return { y: x, logDet };
     });
+  }
+
+  /** Those of the exact 1 x 1 convolution (the autoregressive ones are solved on the device). */
+  hostTensors(): tf.Tensor[] {
+    return hostTensorsOf(this.#parts);
   }
 
   parameters(): NamedTensors<tf.Variable> {

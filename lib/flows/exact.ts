@@ -17,6 +17,7 @@ import type { NamedTensors } from "../nn/module.ts";
 import { inverse, slogdet } from "../linalg.ts";
 import { matMulFastGrad } from "../nn/linear.ts";
 import { type Bijector, checkShape, type Transformed } from "./bijector.ts";
+import { ConvLu } from "./conv_lu.ts";
 import {
   checkGeometry,
   type ConvGeometry,
@@ -96,6 +97,11 @@ export class ExactFC implements Bijector {
     });
   }
 
+  /** The weight: both directions factorise it on the host. */
+  hostTensors(): tf.Tensor[] {
+    return [this.weight];
+  }
+
   parameters(): NamedTensors<tf.Variable> {
     return this.bias ? [["weight", this.weight], ["bias", this.bias]] : [["weight", this.weight]];
   }
@@ -115,9 +121,10 @@ export interface ConvInitOptions {
  *   forward:  z = conv(x, K) + b,        logDet = log |det M(K)|
  *   inverse:  x = M(K)^{-1} (z - b)
  *
- * where M(K) is the `HWC x HWC` matrix of the convolution, built from the kernel by a gather (so the
- * gradient M^{-T} flows back to the taps) and factorised by LU: the "equivalent dense matrix" method of
- * the reference's exact CNN (`SelfNormConv` with `compute_expensive`). O((HWC)^3) per step: meant for
+ * where M(K) is the `HWC x HWC` matrix of the convolution, built from the kernel's values on the host and
+ * factorised by LU there (`conv_lu.ts`; the gradient M^{-T} summed onto the taps): the "equivalent dense
+ * matrix" method of the reference's exact CNN (`SelfNormConv` with `compute_expensive`). The kernel is
+ * read on the host ({@link ExactConv.hostTensors}). O((HWC)^3) per step: meant for
  * MNIST-sized images (HWC = 784 at every scale of the 28 x 28 models). For k = 1 (Glow's invertible 1 x 1
  * convolution, Kingma & Dhariwal 2018) M is block diagonal: log|det M| = H W log|det K_c| of the C x C
  * matrix, and the inverse is the 1 x 1 convolution with K_c^{-1}. Init: identity kernel plus noise; for
@@ -129,6 +136,7 @@ export class ExactConv implements Bijector {
   readonly bias: tf.Variable | null;
   readonly dim: number;
   #index: Int32Array | null = null;
+  readonly #lu: ConvLu;
 
   constructor(readonly geometry: ConvGeometry, rng: Rng, opts: ConvInitOptions = {}) {
     checkGeometry("ExactConv", geometry);
@@ -140,6 +148,7 @@ export class ExactConv implements Bijector {
       : diracKernel(k, c, (n) => rng.normals(n, std));
     this.weight = tf.variable(tf.tensor4d(w, [k, k, c, c]));
     this.bias = opts.bias === false ? null : tf.variable(tf.tensor1d(rng.normals(c, std)));
+    this.#lu = new ConvLu(geometry);
   }
 
   /** The dense matrix M(K) (built on demand from a cached index). */
@@ -154,11 +163,13 @@ export class ExactConv implements Bijector {
     return denseMatrix(kernel, index, this.dim);
   }
 
-  /** `log |det M(kernel)|` as a differentiable scalar (block-diagonal shortcut for k = 1). */
+  /**
+   * `log |det M(kernel)|` as a differentiable scalar (block-diagonal shortcut for k = 1); `kernel` is read
+   * on the host, so on WebGPU it must be one of the {@link hostTensors} of a layer (here or
+   * `SelfNormConv`).
+   */
   logAbsDet(kernel: tf.Tensor): tf.Scalar {
-    const { height: h, width: w, channels: c, kernel: k } = this.geometry;
-    if (k > 1) return slogdet(this.denseOf(kernel));
-    return tf.tidy(() => tf.mul(slogdet(kernel.reshape([c, c]) as tf.Tensor2D), h * w));
+    return this.#lu.logAbsDet(kernel);
   }
 
   #check(who: string, x: tf.Tensor): void {
@@ -183,20 +194,21 @@ export class ExactConv implements Bijector {
   inverse(z: tf.Tensor): Transformed {
     this.#check("inverse", z);
     return tf.tidy(() => {
-      const { channels: c, kernel: k } = this.geometry;
       const v = this.bias ? tf.sub(z, this.bias) : z;
+      const inv = this.#lu.inverse(this.weight);
       let x: tf.Tensor;
-      if (k === 1) {
-        x = sameConv(
-          v as tf.Tensor4D,
-          inverse(this.weight.reshape([c, c]) as tf.Tensor2D).reshape([1, 1, c, c]),
-        );
-      } else {
+      if (this.geometry.kernel === 1) x = sameConv(v as tf.Tensor4D, inv);
+      else {
         const rows = v.reshape([z.shape[0], this.dim]) as tf.Tensor2D;
-        x = matMulFastGrad(rows, tf.transpose(inverse(this.dense()))).reshape(z.shape);
+        x = matMulFastGrad(rows, tf.transpose(inv) as tf.Tensor2D).reshape(z.shape);
       }
       return { y: x, logDet: perExample(tf.neg(this.logAbsDet(this.weight)), z.shape[0]) };
     });
+  }
+
+  /** The kernel: both directions factorise its matrix on the host. */
+  hostTensors(): tf.Tensor[] {
+    return [this.weight];
   }
 
   parameters(): NamedTensors<tf.Variable> {

@@ -168,6 +168,11 @@ export class ConvExp implements Bijector, TrainingMode {
     });
   }
 
+  /** Those of the exact 1 x 1 convolution Q. */
+  hostTensors(): tf.Tensor[] {
+    return this.conv1x1.hostTensors();
+  }
+
   parameters(): NamedTensors<tf.Variable> {
     return [
       ["kernel", this.kernel],

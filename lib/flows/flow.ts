@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { Batch, DensityModel } from "../runner/types.ts";
 import type { Rng } from "../rng.ts";
 import { childBuffers, childParameters, type Module, type NamedTensors } from "../nn/module.ts";
-import type { Bijector } from "./bijector.ts";
+import { readToHost } from "../host_read.ts";
+import { type Bijector, hostTensorsOf, type TrainingMode } from "./bijector.ts";
 import type { StandardNormal } from "./normal.ts";
 
 /** A context embedding network, e.g. an MLP over a class one-hot. */
@@ -67,6 +68,25 @@ export class Flow implements Module {
   }
 }
 
+/**
+ * Reads what the flow's layers read on the host ({@link Bijector.hostTensors}) for the next training
+ * step (`training`: with `modeLayers` in training mode, as the loss sets them) or for evaluation and
+ * sampling; the `prepare` of the flow models ({@link DensityModel.prepare}).
+ */
+export function prepareFlow(
+  flow: Flow,
+  training: boolean,
+  modeLayers: readonly TrainingMode[] = [],
+): Promise<void> {
+  const before = modeLayers.map((l) => l.training);
+  for (const l of modeLayers) l.training = training;
+  try {
+    return readToHost(hostTensorsOf([flow.transform]));
+  } finally {
+    modeLayers.forEach((l, i) => (l.training = before[i]));
+  }
+}
+
 /** A batch the {@link FlowDensityModel} understands: data `x` and an optional per-example context. */
 export interface FlowBatch extends Batch {
   readonly x: tf.Tensor;
@@ -79,6 +99,10 @@ export class FlowDensityModel<B extends FlowBatch = FlowBatch> implements Densit
 
   logProb(batch: B): tf.Tensor1D {
     return this.flow.logProb(batch.x, batch.context);
+  }
+
+  prepare(training: boolean): Promise<void> {
+    return prepareFlow(this.flow, training);
   }
 
   parameters(): NamedTensors<tf.Variable> {

@@ -26,7 +26,7 @@ import { slogdet } from "../linalg.ts";
 import { matMulFastGrad } from "../nn/linear.ts";
 import type { DensityModel } from "../runner/types.ts";
 import type { Bijector, TrainingMode, Transformed } from "./bijector.ts";
-import type { Flow, FlowBatch } from "./flow.ts";
+import { type Flow, type FlowBatch, prepareFlow } from "./flow.ts";
 import { ExactFC, type SquareInitOptions } from "./exact.ts";
 import { flatten2d, perExample } from "./per_example.ts";
 
@@ -204,6 +204,16 @@ export class SelfNormFC implements SelfNormalizing {
     });
   }
 
+  /**
+   * None while training with the self-normalized gradient (nothing is factorised: the point of the
+   * layer); W when training with the exact gradient; W and R otherwise (exact log-det and inverse, the
+   * log-det of the approximate inverse).
+   */
+  hostTensors(): tf.Tensor[] {
+    if (this.training) return this.#opts.modifiedGrad ? [] : [this.weight];
+    return [this.weight, this.inverseWeight];
+  }
+
   parameters(): NamedTensors<tf.Variable> {
     return [...this.#exact.parameters(), ["inverse_weight", this.inverseWeight]];
   }
@@ -237,6 +247,11 @@ export class SelfNormFlowModel<B extends FlowBatch = FlowBatch> implements Densi
     return this.flow.logProb(batch.x, batch.context);
   }
 
+  /** Reads the host tensors of the loss (`training`: layers in training mode) or of evaluation and sampling. */
+  prepare(training: boolean): Promise<void> {
+    return prepareFlow(this.flow, training, [...this.selfNormLayers, ...this.modeLayers]);
+  }
+
   loss(batch: B): tf.Scalar {
     return withTraining(
       [...this.selfNormLayers, ...this.modeLayers],
@@ -253,14 +268,15 @@ export class SelfNormFlowModel<B extends FlowBatch = FlowBatch> implements Densi
    * `f^{-1}(f(x))` as values: with `approximate`, the self-normalizing layers invert with R, so the
    * difference to `x` shows how well R has learned W^{-1}.
    */
-  reconstruct(x: tf.Tensor, approximate: boolean): Float32Array {
+  async reconstruct(x: tf.Tensor, approximate: boolean): Promise<Float32Array> {
+    await this.prepare(false);
     const t = this.#withApprox(approximate, () =>
       tf.tidy(() => {
         const f = this.flow.transform;
         return f.inverse(f.forward(x).y).y;
       }));
     try {
-      return t.dataSync() as Float32Array;
+      return Float32Array.from(await t.data());
     } finally {
       t.dispose();
     }

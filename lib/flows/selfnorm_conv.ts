@@ -137,6 +137,12 @@ export class SelfNormConv implements SelfNormalizing {
     });
   }
 
+  /** As `SelfNormFC.hostTensors`: none while training with the self-normalized gradient. */
+  hostTensors(): tf.Tensor[] {
+    if (this.training) return this.#opts.modifiedGrad ? [] : [this.weight];
+    return [this.weight, this.inverseWeight];
+  }
+
   parameters(): NamedTensors<tf.Variable> {
     return [...this.#exact.parameters(), ["inverse_weight", this.inverseWeight]];
   }

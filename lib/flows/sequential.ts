@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { childBuffers, childParameters, type NamedTensors } from "../nn/module.ts";
-import type { Bijector, Transformed } from "./bijector.ts";
+import { type Bijector, hostTensorsOf, type Transformed } from "./bijector.ts";
 
 export class FlowSequential implements Bijector {
   readonly layers: readonly Bijector[];
@@ -41,6 +41,10 @@ export class FlowSequential implements Bijector {
       }
       return { y, logDet };
     });
+  }
+
+  hostTensors(): tf.Tensor[] {
+    return hostTensorsOf(this.layers);
   }
 
   parameters(): NamedTensors<tf.Variable> {

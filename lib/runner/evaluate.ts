@@ -37,6 +37,7 @@ export async function evaluate<B extends Batch>(
     try {
       if (parallel) total += await parallel.sumLogProb(batch);
       else {
+        await model.prepare?.(false);
         const s = tf.tidy(() => tf.sum(model.logProb(batch)));
         total += (await s.data())[0];
         s.dispose();

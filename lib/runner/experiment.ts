@@ -369,6 +369,7 @@ export class Experiment<S extends ConfigSchema = ConfigSchema, B extends Batch =
     // A stream of its own, so how often samples are drawn never changes the training stream.
     const rng = new Rng(`${this.common.seed}:sample:${epoch}`);
     const ctx: RunContext = { runDir: this.runDir, sampleDir: this.sampleDir, rng, log: this.opts.log };
+    await model.prepare?.(false);
     const files = await this.spec.sample(model, data, this.cfg, ctx, epoch);
     this.opts.log.metric("samples", { epoch, files });
   }

@@ -56,6 +56,7 @@ export async function trainEpoch<B extends Batch>(a: EpochArgs<B>): Promise<numb
     try {
       if (a.parallel) loss = await a.parallel.step(batch, a.optimizer, cfg.grad_clip_norm);
       else {
+        await a.model.prepare?.(true);
         const t = trainStep(a.model, a.optimizer, batch, cfg.grad_clip_norm);
         loss = (await t.data())[0];
         t.dispose();

@@ -47,6 +47,14 @@ export interface DensityModel<B extends Batch = Batch> extends Module {
    */
   loss?(batch: B): tf.Scalar;
   /**
+   * Reads back, asynchronously, the values that the next training loss (`training`) or the next
+   * `logProb` or sampling (`!training`) reads on the host: the weights of host LU log-determinants, a
+   * data-dependent-init flag (`lib/host_read.ts`). The runner awaits it before every training step,
+   * evaluation batch and sampling; backends without synchronous read-back (WebGPU) need it. Absent: the
+   * model reads nothing on the host.
+   */
+  prepare?(training: boolean): Promise<void>;
+  /**
    * The batch's training step in a few fused device kernels, where the model has them for the current
    * backend (the dynamic flow on WebGPU); null or absent elsewhere, and the runner differentiates
    * {@link loss} (or the mean log-likelihood) with tfjs. The step's loss is that same loss.
@@ -93,12 +101,6 @@ export interface ExperimentSpec<S extends ConfigSchema = ConfigSchema, B extends
   readonly description: string;
   /** Frozen defaults with docs; every key can be overridden on the command line. */
   readonly config: S;
-  /**
-   * True when the model reads tensors back synchronously while it trains or evaluates (host LU
-   * decompositions, Newton inverses, data-dependent initialisation). Deno's WebGPU backend has no
-   * synchronous read-back, so `--backend auto` then uses wasm and `--backend webgpu` is refused.
-   */
-  readonly syncReadback?: boolean;
   data(cfg: Config<S>, ctx: RunContext): Promise<Dataset<B>>;
   /**
    * A trainer of the model on `threads` threads (config `train_threads`), for experiments whose model
