@@ -3,6 +3,7 @@
  * `_` or `-` (`--esn_dims` = `--esn-dims`), values after a space or `=`. `--quick` shrinks the sizes to a
  * smoke test; flags given explicitly win over it.
  */
+import { PEER_DEVICES, type PeerDevice } from "./peer.ts";
 
 /** The backends the bench can time (`webgpu` only when a GPU adapter exists). */
 export const BENCH_BACKENDS = ["wasm", "cpu", "webgpu"] as const;
@@ -48,6 +49,8 @@ export interface BenchOptions {
   readonly usePeer: boolean;
   /** Python interpreter for the peer; null: try `python3`, then `/usr/bin/python3`. */
   readonly python: string | null;
+  /** Where the PyTorch peer runs: its `--device` (cpu, or cuda on a GPU machine). */
+  readonly peerDevice: PeerDevice;
   /** Thread counts the PyTorch peer runs with (one peer run each; the best counts). */
   readonly threads: readonly number[];
   /** Only compare the log-likelihood of one set of weights with the PyTorch model's (1e-6 relative). */
@@ -82,6 +85,7 @@ const DEFAULTS: BenchOptions = {
   peer: DEFAULT_PEER_PATH,
   usePeer: true,
   python: null,
+  peerDevice: "cpu",
   threads: [1, 2],
   checkPeer: false,
   webgpuKernels: true,
@@ -122,6 +126,7 @@ export const BENCH_USAGE =
   --peer PATH        the PyTorch peer script (default ${DEFAULT_PEER_PATH})
   --python EXE       Python with torch for the peer (default: python3, then /usr/bin/python3)
   --threads LIST     PyTorch thread counts, one peer run each, the best counts (default 1,2)
+  --peer_device D    where the peer runs: cpu (default) or cuda (a GPU machine)
   --no_peer          do not run the peer
   --check_peer       only check identical maths: the same weights' log-likelihood in PyTorch (1e-6 rel.)
   --webgpu_kernels on|off  on WebGPU, the flow as WGSL kernels (on, default) or as tfjs ops (off)
@@ -145,6 +150,13 @@ function positiveInt(flag: string, raw: string, min = 1): number {
 function onOff(flag: string, raw: string): boolean {
   if (raw !== "on" && raw !== "off") throw new BenchArgError(`--${flag} must be on or off, got "${raw}"`);
   return raw === "on";
+}
+
+function oneOf<T extends string>(flag: string, raw: string, valid: readonly T[]): T {
+  if (!valid.includes(raw as T)) {
+    throw new BenchArgError(`--${flag} must be one of ${valid.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
 }
 
 function intList(flag: string, raw: string): number[] {
@@ -179,6 +191,7 @@ const VALUED = new Set([
   "peer",
   "python",
   "threads",
+  "peer-device",
   "webgpu-kernels",
   "seed",
 ]);
@@ -235,6 +248,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     usePeer: given["no-peer"] !== true,
     python: str("python") ?? null,
     threads: str("threads") === undefined ? base.threads : intList("threads", str("threads")!),
+    peerDevice: str("peer-device") === undefined
+      ? base.peerDevice
+      : oneOf("peer-device", str("peer-device")!, PEER_DEVICES),
     checkPeer: given["check-peer"] === true,
     webgpuKernels: str("webgpu-kernels") === undefined
       ? true

@@ -17,6 +17,7 @@ import { Rng } from "../lib/rng.ts";
 import { setWebGpuKernels } from "../lib/webgpu/esn_flow_device.ts";
 import { writePng } from "../lib/plot/mod.ts";
 import { BENCH_USAGE, BenchArgError, type BenchBackend, type BenchOptions, parseBenchArgs } from "./args.ts";
+import type { PeerDevice } from "./peer.ts";
 import { benchSequences, totalFramesPerSecond } from "./data.ts";
 import { allocatorSettings, formatLoad, loadAverage } from "./machine.ts";
 import { buildBenchModel, FRAME_DIM } from "./measure.ts";
@@ -152,8 +153,11 @@ function bestPeer(figures: readonly Figure[], phase: "train" | "eval"): PeerStep
   const peers = figures.filter((f) => f.bench === "pytorch" && !f.scan && f.figure === name);
   if (peers.length === 0) return null;
   const best = peers.reduce((a, b) => (b.value > a.value ? b : a));
-  const threads = Number(/torch-cpu-(\d+)t/.exec(best.backend)?.[1]);
-  return Number.isInteger(threads) ? { phase, variant: best.variant, threads } : null;
+  const [, device, n] = /torch-(cpu|cuda)-(\d+)t/.exec(best.backend) ?? [];
+  const threads = Number(n);
+  return Number.isInteger(threads)
+    ? { phase, variant: best.variant, threads, device: device as PeerDevice }
+    : null;
 }
 
 /**
@@ -272,7 +276,7 @@ async function measure(
         log(
           `[pytorch] ${py.python} (torch ${py.torch}, ${threads} threads): esn_dim ${s.esnDim}, batch ${s.batch}`,
         );
-        const args = { ...s, steps: opts.steps, threads };
+        const args = { ...s, steps: opts.steps, threads, device: opts.peerDevice };
         const run = async () => [
           ...await runPeer(py.python, opts.peer, args),
           ...s.scan ? [] : await runPeer(py.python, opts.peer, args, "eval"),

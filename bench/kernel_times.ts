@@ -15,17 +15,23 @@ import { attachStateCache } from "../lib/dynamic/build.ts";
 import { benchConfig, benchDataset, buildBenchModel } from "./measure.ts";
 
 const { values } = parseArgs({
-  options: { esn_dim: { type: "string", default: "1000" }, batch: { type: "string", default: "128" }, reps: { type: "string", default: "3" } },
+  options: {
+    esn_dim: { type: "string", default: "1000" },
+    batch: { type: "string", default: "128" },
+    reps: { type: "string", default: "3" },
+  },
 });
 const esnDim = Number(values.esn_dim), batch = Number(values.batch), reps = Number(values.reps);
 await selectBackend("webgpu");
 const model = buildBenchModel(esnDim, 0);
-const data = benchDataset({ batch, warmup: 1, steps: 1, seed: 0, esnDim } as Parameters<typeof benchDataset>[0]);
+const data = benchDataset(
+  { batch, warmup: 1, steps: 1, seed: 0, esnDim } as Parameters<typeof benchDataset>[0],
+);
 attachStateCache(model, data, benchConfig(esnDim));
 const ids = Array.from({ length: batch }, (_, i) => i);
 const b = data.batch("train", ids);
 const opt = adam(1e-4);
-(await trainStep(model, opt, b, null).data());
+await trainStep(model, opt, b, null).data();
 const gpu = GpuDevice.current()!;
 const encode = GpuDevice.prototype.encode;
 const captured: Command[] = [];
@@ -33,7 +39,7 @@ GpuDevice.prototype.encode = function (this: GpuDevice, cmds: readonly Command[]
   captured.push(...cmds);
   encode.call(this, cmds);
 };
-(await trainStep(model, opt, b, null).data());
+await trainStep(model, opt, b, null).data();
 GpuDevice.prototype.encode = encode;
 const names = new Map<GPUComputePipeline, string>();
 console.error(`${b.frames} frames`);

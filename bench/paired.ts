@@ -14,13 +14,15 @@ import { DataParallel } from "../lib/parallel/data_parallel.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { type Timings, totalFramesPerSecond } from "./data.ts";
 import { benchDataset, buildBenchModel, evalBatch, type SizeSpec, step, timeEncoding } from "./measure.ts";
-import { PEER_DRIVER, peerEnv } from "./peer.ts";
+import { PEER_DRIVER, type PeerDevice, peerEnv } from "./peer.ts";
 
 /** What the peer runs in a paired comparison. */
 export interface PeerStepSpec {
   readonly phase: "train" | "eval";
   readonly variant: string;
   readonly threads: number;
+  /** Where torch runs (default cpu). */
+  readonly device?: PeerDevice;
 }
 
 /** `peer_driver.py serve` as a child process: one step per {@link step} call. */
@@ -48,6 +50,8 @@ export class PeerServer {
       String(size.batch),
       "--esn_dim",
       String(size.esnDim),
+      "--device",
+      spec.device ?? "cpu",
     );
     args.push("--steps", String(size.steps));
     const child = new Deno.Command(python, {

@@ -16,6 +16,8 @@ export interface PeerRecord {
   /** What was timed: a training step (the peer itself) or an evaluation batch (`peer_driver.py eval`). */
   readonly phase: "train" | "eval";
   readonly torch: string;
+  /** Where torch ran: "cpu" or "cuda". */
+  readonly device: PeerDevice;
   readonly threads: number;
   readonly variant: string;
   readonly batch: number;
@@ -68,9 +70,16 @@ export function parsePeerLines(text: string): PeerRecord[] {
         `Peer output line ${i + 1}: field "phase" must be "train" or "eval", got ${JSON.stringify(phase)}`,
       );
     }
+    const device = o.device ?? "cpu";
+    if (!PEER_DEVICES.includes(device as PeerDevice)) {
+      throw new Error(
+        `Peer output line ${i + 1}: field "device" must be "cpu" or "cuda", got ${JSON.stringify(device)}`,
+      );
+    }
     out.push({
       phase,
       torch: String(o.torch ?? "?"),
+      device: device as PeerDevice,
       threads: num("threads"),
       variant: o.variant,
       batch: num("batch"),
@@ -91,7 +100,7 @@ export function peerFigures(records: readonly PeerRecord[], scan?: "esn_dim" | "
   return records.flatMap((r) => {
     const common = {
       bench: "pytorch" as const,
-      backend: `torch-cpu-${r.threads}t`,
+      backend: peerBackend(r.device, r.threads),
       variant: r.variant,
       esn_dim: r.esnDim,
       batch: r.batch,
@@ -161,6 +170,17 @@ export interface PeerArgs {
   readonly steps: number;
   readonly esnDim: number;
   readonly threads: number;
+  /** Where torch runs (the peer's `--device`; default cpu). */
+  readonly device?: PeerDevice;
+}
+
+/** The peer's devices: torch on the CPU, or on a CUDA GPU. */
+export const PEER_DEVICES = ["cpu", "cuda"] as const;
+export type PeerDevice = (typeof PEER_DEVICES)[number];
+
+/** The bench's name for a peer configuration: `torch-<device>-<threads>t`. */
+export function peerBackend(device: PeerDevice, threads: number): string {
+  return `torch-${device}-${threads}t`;
 }
 
 /** The peer script's arguments for the given sizes. */
@@ -174,6 +194,8 @@ export function peerArgs(a: PeerArgs): string[] {
     String(a.esnDim),
     "--threads",
     String(a.threads),
+    "--device",
+    a.device ?? "cpu",
   ];
 }
 

@@ -3,6 +3,7 @@
 
 Usage:
   python3 peer_driver.py PEER_SCRIPT eval  [--threads N] [--batch B] [--steps S] [--esn_dim N] [--frame_dim D]
+                                           [--device cpu|cuda]
   python3 peer_driver.py PEER_SCRIPT serve --phase train|eval --variant cached|packed [same sizes]
 
 The model, reservoir and batches are made exactly as PEER_SCRIPT's own main() makes them (same seeds, same
@@ -47,7 +48,8 @@ def setup(peer, a):
         batches.append((x * mask[..., None], mask))
     with torch.no_grad():
         states = [peer.esn_states(x, wres, wfb, 0.5) for x, _ in batches]
-    return batches, states
+    dev = torch.device(a.device)
+    return [(x.to(dev), m.to(dev)) for x, m in batches], [h.to(dev) for h in states]
 
 
 def frame_terms(model, x, mask, h, variant):
@@ -57,15 +59,15 @@ def frame_terms(model, x, mask, h, variant):
     if variant == "packed":
         keep = mask.reshape(-1).bool()
         lp = model.frame_logp(x.reshape(T * B, D)[keep], h.reshape(T * B, N)[keep])
-        seq = torch.arange(B).repeat(T)[keep]  # row t * B + b holds sequence b
-        return torch.zeros(B).index_add_(0, seq, lp)
+        seq = torch.arange(B, device=x.device).repeat(T)[keep]  # row t * B + b holds sequence b
+        return torch.zeros(B, device=x.device).index_add_(0, seq, lp)
     lp = model.frame_logp(x.reshape(T * B, D), h.reshape(T * B, N)).reshape(T, B)
     return (lp * mask).sum(0)
 
 
 def make_step(peer, a, batches, states, phase, variant):
     """A function running batch i's training step or evaluation; training is the peer main()'s own code."""
-    model = peer.DynFlow(a.frame_dim, a.esn_dim, 30, 2, 4)
+    model = peer.DynFlow(a.frame_dim, a.esn_dim, 30, 2, 4).to(torch.device(a.device))
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     B, D, N = a.batch, a.frame_dim, a.esn_dim
 
@@ -99,7 +101,8 @@ def timed_eval(peer, a):
             step(i)
             if i >= 3:
                 times.append(time.perf_counter() - t0)
-        print(json.dumps({"peer": "pytorch", "phase": "eval", "torch": torch.__version__, "threads": a.threads,
+        print(json.dumps({"peer": "pytorch", "phase": "eval", "torch": torch.__version__, "device": a.device,
+                          "threads": a.threads,
                           "variant": variant, "batch": a.batch, "frame_dim": a.frame_dim, "esn_dim": a.esn_dim,
                           "ms_per_step": round(statistics.median(times) * 1000, 2),
                           "frames_per_s": round(sum(frames[3:]) / sum(times), 1)}))
@@ -132,6 +135,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--esn_dim", type=int, default=1000)
     ap.add_argument("--frame_dim", type=int, default=40)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (results are read with .item(), which waits for the GPU)")
     a = ap.parse_args()
     peer = load_peer(a.peer)
     (timed_eval if a.mode == "eval" else serve)(peer, a)

@@ -77,6 +77,10 @@ Deno.test("parseBenchArgs() gives the documented defaults and reads every flag f
     assert.equal(o.json, true);
     assert.equal(o.plot, "out.png");
     assert.deepEqual(o.threads, [1]);
+    assert.equal(o.peerDevice, "cpu");
+    assert.equal(parseBenchArgs(["--peer_device", "cuda"]).peerDevice, "cuda");
+    assert.equal(o.webgpuKernels, true);
+    assert.equal(parseBenchArgs(["--webgpu_kernels=off"]).webgpuKernels, false);
   });
   await t.step("--rounds and --cpu_steps", () => {
     const o = parseBenchArgs(["--rounds", "3", "--cpu_steps=2"]);
@@ -98,6 +102,14 @@ Deno.test("parseBenchArgs() gives the documented defaults and reads every flag f
       /unknown value "tpu". Valid: wasm, cpu, webgpu/,
     );
     assert.throws(() => parseBenchArgs(["--stepz", "3"]), BenchArgError);
+    assert.throws(
+      () => parseBenchArgs(["--peer_device", "gpu"]),
+      /--peer-device must be one of cpu, cuda, got "gpu"/,
+    );
+    assert.throws(
+      () => parseBenchArgs(["--webgpu_kernels", "yes"]),
+      /--webgpu-kernels must be on or off, got "yes"/,
+    );
     assert.throws(() => parseBenchArgs(["--json=1"]), /takes no value/);
     assert.throws(() => parseBenchArgs(["--plot"]), /--plot needs a value/);
     assert.throws(() => parseBenchArgs(["steps"]), /Unexpected argument "steps"/);
@@ -137,15 +149,18 @@ const PEER_OUT = `Warning: something from torch
 {"peer": "pytorch", "torch": "1.13.0a0", "threads": 2, "variant": "packed", "batch": 128, "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 150.25, "frames_per_s": 6800.5}
 {"other": 1}
 {"peer": "pytorch", "phase": "eval", "torch": "1.13.0a0", "threads": 1, "variant": "packed", "batch": 128, "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 20.5, "frames_per_s": 50000.0}
+{"peer": "pytorch", "torch": "2.5.1", "device": "cuda", "threads": 1, "variant": "packed", "batch": 128, "frame_dim": 40, "esn_dim": 1000, "ms_per_step": 2.5, "frames_per_s": 400000.0}
 `;
 
 Deno.test("parsePeerLines() reads the peer's JSON lines and names a bad field", () => {
   const recs = parsePeerLines(PEER_OUT);
-  assert.equal(recs.length, 3);
-  assert.deepEqual(recs.map((r) => r.phase), ["train", "train", "eval"]);
+  assert.equal(recs.length, 4);
+  assert.deepEqual(recs.map((r) => r.phase), ["train", "train", "eval", "train"]);
+  assert.deepEqual(recs.map((r) => r.device), ["cpu", "cpu", "cpu", "cuda"], "cpu where a line names none");
   assert.deepEqual(recs[1], {
     phase: "train",
     torch: "1.13.0a0",
+    device: "cpu",
     threads: 2,
     variant: "packed",
     batch: 128,
@@ -162,8 +177,12 @@ Deno.test("parsePeerLines() reads the peer's JSON lines and names a bad field", 
     () => parsePeerLines('{"peer": "pytorch", "phase": "test", "variant": "x", "threads": 1, "batch": 1}'),
     /line 1: field "phase" must be "train" or "eval", got "test"/,
   );
+  assert.throws(
+    () => parsePeerLines('{"peer": "pytorch", "device": "tpu", "variant": "x", "threads": 1, "batch": 1}'),
+    /line 1: field "device" must be "cpu" or "cuda", got "tpu"/,
+  );
   const figs = peerFigures(recs);
-  assert.equal(figs.length, 6);
+  assert.equal(figs.length, 8);
   assert.deepEqual(
     figs.map((f) => [f.backend, f.variant, f.figure, f.value]),
     [
@@ -173,8 +192,14 @@ Deno.test("parsePeerLines() reads the peer's JSON lines and names a bad field", 
       ["torch-cpu-2t", "packed", "train_frames_per_s", 6800.5],
       ["torch-cpu-1t", "packed", "eval_ms_per_batch", 20.5],
       ["torch-cpu-1t", "packed", "eval_frames_per_s_total", 50000],
+      ["torch-cuda-1t", "packed", "train_ms_per_step", 2.5],
+      ["torch-cuda-1t", "packed", "train_frames_per_s", 400000],
     ],
   );
+  assert.deepEqual(peerArgs({ batch: 8, steps: 2, esnDim: 50, threads: 1, device: "cuda" }).slice(-2), [
+    "--device",
+    "cuda",
+  ]);
   assert.deepEqual(peerArgs({ batch: 64, steps: 5, esnDim: 500, threads: 1 }), [
     "--batch",
     "64",
@@ -184,6 +209,8 @@ Deno.test("parsePeerLines() reads the peer's JSON lines and names a bad field", 
     "500",
     "--threads",
     "1",
+    "--device",
+    "cpu",
   ]);
 });
 

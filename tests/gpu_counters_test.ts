@@ -13,16 +13,13 @@ import { dynamicModelConfig } from "../lib/dynamic/config.ts";
 import { Rng } from "../lib/rng.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { trainStep } from "../lib/runner/train_step.ts";
+import { setWebGpuKernels } from "../lib/webgpu/esn_flow_device.ts";
 import { countGpuWork } from "../lib/webgpu/gpu_counters.ts";
-
-const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+import { ADAPTER, NO_ADAPTER } from "./helpers/webgpu.ts";
 
 Deno.test({
-  name: `countGpuWork() counts dispatches, submissions and read-backs, and restores WebGPU${
-    adapter ? "" : " (ignored: no WebGPU adapter here)"
-  }`,
-  ignore: !adapter,
+  name: `countGpuWork() counts dispatches, submissions and read-backs, and restores WebGPU${NO_ADAPTER}`,
+  ignore: !ADAPTER,
   sanitizeResources: false,
   async fn() {
     await selectBackend("webgpu");
@@ -62,11 +59,27 @@ Deno.test({
       loss.dispose();
       batch.dispose();
     };
+    // As tfjs ops (the WGSL kernels switched off), then as the kernels (`tests/webgpu_flow_test.ts`).
+    setWebGpuKernels(false);
+    try {
+      await step();
+      const first = (await countGpuWork(step)).counts, second = (await countGpuWork(step)).counts;
+      assert.deepEqual(second, first);
+      assert.ok(
+        first.dispatches > 50,
+        `${first.dispatches} dispatches: a step of tfjs ops runs many kernels`,
+      );
+      assert.equal(first.readbacks, 1);
+    } finally {
+      setWebGpuKernels(true);
+    }
     await step();
-    const first = (await countGpuWork(step)).counts, second = (await countGpuWork(step)).counts;
-    assert.deepEqual(second, first);
-    assert.ok(first.dispatches > 50, `${first.dispatches} dispatches: a step of tfjs ops runs many kernels`);
-    assert.equal(first.readbacks, 1);
+    const fused = (await countGpuWork(step)).counts;
+    assert.deepEqual(
+      fused,
+      { dispatches: 8, submits: 2, readbacks: 1 },
+      "the kernels' step and the loss read",
+    );
     tf.dispose([a, b]);
     opt.dispose();
     model.dispose();
