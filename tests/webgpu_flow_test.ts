@@ -25,7 +25,7 @@ import { ADAPTER, NO_ADAPTER } from "./helpers/webgpu.ts";
 const webgpu = { ignore: !ADAPTER, sanitizeResources: false, sanitizeOps: false };
 
 /** Runs `fn` on the webgpu backend with the kernels on, restoring wasm and the switch afterwards. */
-async function onWebGpu(fn: () => Promise<void>): Promise<void> {
+async function onWebGpu(fn: () => Promise<void> | void): Promise<void> {
   await selectBackend("webgpu");
   try {
     await fn();
@@ -249,7 +249,7 @@ Deno.test({
     );
     assert.equal(GpuDevice.current(), null);
     assert.equal(DeviceEsnFlow.of(flow), null, "not on wasm");
-    await onWebGpu(async () => {
+    await onWebGpu(() => {
       const ds = data(), batch = ds.batch("train", [0, 1]);
       assert.equal(model("mix", { num_mixtures: 2 }).deviceStep(batch), null, "a mixture of 2 flows");
       assert.equal(model("gmm", { model: "gmm_esn" }).deviceStep(batch), null, "a Gaussian mixture");
