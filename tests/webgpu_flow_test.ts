@@ -13,11 +13,12 @@ import { buildDynamicModel } from "../lib/dynamic/build.ts";
 import { dynamicModelConfig } from "../lib/dynamic/config.ts";
 import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
 import { EsnFlow } from "../lib/dynamic/esn_flow.ts";
+import type { FlowMixture } from "../lib/dynamic/mixture.ts";
 import { Rng } from "../lib/rng.ts";
 import { adam } from "../lib/runner/adam.ts";
 import { clipByGlobalNorm, trainStep } from "../lib/runner/train_step.ts";
 import { countGpuWork } from "../lib/webgpu/gpu_counters.ts";
-import { DeviceEsnFlow, setWebGpuKernels } from "../lib/webgpu/esn_flow_device.ts";
+import { DeviceEsnFlow, setChunkRows, setWebGpuKernels } from "../lib/webgpu/esn_flow_device.ts";
 import { GpuDevice } from "../lib/webgpu/device.ts";
 import { assertAllClose } from "./helpers/close.ts";
 import { ADAPTER, NO_ADAPTER } from "./helpers/webgpu.ts";
@@ -121,12 +122,15 @@ Deno.test({
     onWebGpu(async () => {
       const ds = data();
       const batches = [[0, 1, 2], [3, 4, 5], [1, 3], [0, 2, 4, 5], [2]];
-      for (const clip of [null, 0.5]) {
+      // Clipping off, on, and at 0 (every gradient scaled to 0, as clipByGlobalNorm does). Step 2 of model a
+      // is a tfjs step (kernels off): the optimizer's state carries across the two paths.
+      for (const clip of [null, 0.5, 0]) {
         const [a, b] = [model("twin"), model("twin")];
         const [oa, ob] = [adam(3e-3), adam(3e-3)];
         for (const [k, ids] of batches.entries()) {
           const batch = ds.batch("train", ids);
           assert.ok(a.deviceStep(batch), "the device step applies to a single ESN flow on WebGPU");
+          setWebGpuKernels(k !== 2);
           const la = trainStep(a, oa, batch, clip);
           setWebGpuKernels(false);
           assert.equal(b.deviceStep(batch), null, "switched off: the tfjs step");
@@ -134,6 +138,11 @@ Deno.test({
           setWebGpuKernels(true);
           // Measured: the losses agree to 1.2e-7 relative.
           assertAllClose(await values(la), await values(lb), { atol: 0, rtol: 1e-6 }, `loss of step ${k}`);
+          // Adam's running powers, read as a checkpoint reads them: the same float32 products.
+          const [sa, sb] = [oa, ob].map((o, i) => o.deviceSlots([a, b][i].parameters().map(([, v]) => v)));
+          for (const key of ["accBeta1", "accBeta2"] as const) {
+            assert.deepEqual(await values(sa[key]), await values(sb[key]), `${key} after step ${k}`);
+          }
           tf.dispose([la, lb]);
           batch.dispose();
         }
@@ -214,6 +223,69 @@ Deno.test({
       batch.dispose();
       opt.dispose();
       m.dispose();
+    }),
+});
+
+Deno.test({
+  ...webgpu,
+  name:
+    `WGSL flow kernels: a batch in chunks of frames (past the buffer limits) gives the same numbers${NO_ADAPTER}`,
+  fn: () =>
+    onWebGpu(async () => {
+      const r = new Rng("long sequences");
+      const seqs = [40, 35, 30, 25, 20].map((t) => r.normals(4 * t));
+      const long = new SequenceDataset({ train: seqs, val: [], test: [] }, 4);
+      const batch = long.batch("train", [0, 1, 2, 3, 4]); // 150 frames: 3 chunks of at most 64
+      const [m, twin] = [model("chunks"), model("chunks")];
+      const whole = m.deviceStep(batch)!.gradients(), wholeLogp = await values(m.logProb(batch));
+      try {
+        setChunkRows(64);
+        assert.throws(() => setChunkRows(100), /a positive multiple of 64, got 100/);
+        const chunked = m.deviceStep(batch)!.gradients();
+        // Measured: the loss 7.8e-8 relative, log p equal (per-frame work), gradients 3.9e-7 of the largest
+        // entry, and after two Adam steps the parameters 1.5e-8 apart from the tfjs path.
+        assertAllClose(await values(chunked.loss), await values(whole.loss), { atol: 0, rtol: 1e-6 }, "loss");
+        assertAllClose(await values(m.logProb(batch)), wholeLogp, { atol: 0, rtol: 0 }, "log p");
+        for (const [i, g] of whole.grads.entries()) {
+          const want = await values(g);
+          assertAllClose(
+            await values(chunked.grads[i]),
+            want,
+            { atol: 2e-6 * maxAbs(want), rtol: 0 },
+            `grad ${i}`,
+          );
+        }
+        const opt = adam(1e-3), tfjsOpt = adam(1e-3);
+        tf.dispose(trainStep(m, opt, batch, null));
+        const { value: loss, counts } = await countGpuWork(() => trainStep(m, opt, batch, null));
+        assert.deepEqual(
+          counts,
+          { dispatches: 8 + 2 * 5, submits: 1, readbacks: 0 },
+          "5 launches per extra chunk",
+        );
+        setWebGpuKernels(false);
+        for (let k = 0; k < 2; k++) tf.dispose(trainStep(twin, tfjsOpt, batch, null));
+        for (const [i, [name, v]] of m.parameters().entries()) {
+          assertAllClose(
+            await values(v),
+            await values(twin.parameters()[i][1]),
+            { atol: 3e-7, rtol: 0 },
+            name,
+          );
+        }
+        tf.dispose([loss, chunked.loss, ...chunked.grads]);
+        [opt, tfjsOpt].forEach((o) => o.dispose());
+      } finally {
+        setChunkRows(null);
+        setWebGpuKernels(true);
+      }
+      // No frames: an empty log-likelihood.
+      const flow = (m.density as FlowMixture).singleFlow()!;
+      const empty = DeviceEsnFlow.of(flow)!.logProb(tf.zeros([0, 4]), tf.zeros([0, 24]));
+      assert.deepEqual(empty.shape, [0]);
+      tf.dispose([empty, whole.loss, ...whole.grads]);
+      batch.dispose();
+      [m, twin].forEach((x) => x.dispose());
     }),
 });
 

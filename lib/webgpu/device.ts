@@ -5,7 +5,9 @@
  * {@link GpuDevice.encode} appends a compute pass of ours (and buffer copies) to that same encoder and then
  * submits it, so our kernels run after every tfjs kernel issued before them and before every one issued
  * after, on tensors' own buffers: a tensor's data is read or written in place, without a copy through the
- * host. Pipelines are compiled once per WGSL source.
+ * host. Pipelines are compiled once per WGSL source. Kernels never write a tensor's buffer in place unless
+ * they made the tensor ({@link GpuDevice.empty}): tfjs keeps a host copy of a tensor it has read, which an
+ * in-place write would leave stale.
  *
  * The backend's encoder and its buffer table are not part of tfjs's typed interface; {@link GpuDevice.current}
  * checks that they are there (tfjs-backend-webgpu 4.22, pinned in `deno.json`) and throws naming what is
@@ -21,15 +23,21 @@ interface TfjsWebGpu {
   ensureCommandEncoderReady(): void;
   endComputePassEncoder(): void;
   submitQueue(): void;
-  refCount(dataId: object): number;
   makeTensorInfo(shape: number[], dtype: string): tf.TensorInfo;
   commandEncoder: GPUCommandEncoder | null;
+}
+
+/** Part of a buffer to bind: `size` bytes from `offset` (a multiple of 256 bytes, WebGPU's alignment). */
+export interface BufferRange {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
 }
 
 /** One kernel launch: a pipeline, its buffers in binding order (the uniform buffer last), workgroups. */
 export interface Dispatch {
   readonly pipeline: GPUComputePipeline;
-  readonly buffers: readonly GPUBuffer[];
+  readonly buffers: readonly (GPUBuffer | BufferRange)[];
   readonly workgroups: readonly [number, number?, number?];
 }
 
@@ -66,7 +74,7 @@ export class GpuDevice {
       "ensureCommandEncoderReady",
       "endComputePassEncoder",
     ]
-      .concat(["submitQueue", "refCount", "makeTensorInfo"])
+      .concat(["submitQueue", "makeTensorInfo"])
       .filter((k) => (backend as unknown as Record<string, unknown>)[k] === undefined);
     if (missing.length) {
       throw new Error(`GpuDevice: tfjs's WebGPU backend has no ${missing.join(", ")} (tfjs 4.22 expected)`);
@@ -117,11 +125,6 @@ export class GpuDevice {
     return resource;
   }
 
-  /** How many tensors share `t`'s data (an in-place write is seen by all of them). */
-  sharers(t: tf.TensorInfo): number {
-    return this.backend.refCount(t.dataId);
-  }
-
   /** A new float32 tensor of `shape` with an uninitialised device buffer, and that buffer. */
   empty<R extends tf.Rank>(shape: number[]): { tensor: tf.Tensor<R>; buffer: GPUBuffer } {
     const info = this.backend.makeTensorInfo(shape, "float32");
@@ -144,7 +147,10 @@ export class GpuDevice {
       if ("pipeline" in c) {
         pass ??= encoder.beginComputePass();
         const layout = c.pipeline.getBindGroupLayout(0);
-        const entries = c.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+        const entries = c.buffers.map((b, binding) => ({
+          binding,
+          resource: b instanceof GPUBuffer ? { buffer: b } : b,
+        }));
         pass.setPipeline(c.pipeline);
         pass.setBindGroup(0, this.device.createBindGroup({ layout, entries }));
         const [x, y = 1, z = 1] = c.workgroups;

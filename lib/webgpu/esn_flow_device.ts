@@ -3,8 +3,12 @@
  * {@link EsnFlow} in 2 launches, the loss and every parameter's gradient in 6, and a whole Adam step in 8,
  * with no read-back to the host. The flow's parameters are copied into one flat buffer at the start of each
  * call (buffer copies, no kernel), so the variables stay the truth: a restored checkpoint or an
- * assignment between steps is seen by the next one. An Adam step writes the new values into fresh tensors
- * that the variables then take (as `variable.assign` does), and updates {@link AdamSlots} in place.
+ * assignment between steps is seen by the next one. An Adam step writes the new parameters, moments and
+ * running powers into fresh tensors that the variables then take (as `variable.assign` does): no tfjs
+ * tensor is written in place.
+ *
+ * A batch whose per-frame buffers would pass the device's buffer limits runs in chunks of frames (5 more
+ * launches per extra chunk when training, 2 when evaluating), the gradients and the loss summed over them.
  *
  * Used by `DynamicModel` on the WebGPU backend (its `deviceStep` and its log-likelihood outside a gradient
  * tape) when the frame density is a single flow on fixed ESN states; everything else takes the tfjs ops.
@@ -14,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { EsnFlow } from "../dynamic/esn_flow.ts";
 import { halfSplit } from "../dynamic/esn_flow_layer.ts";
 import { ToeplitzLinear } from "../nn/toeplitz.ts";
-import { type Command, type Copy, type Dispatch, GpuDevice } from "./device.ts";
+import { type BufferRange, type Command, type Copy, GpuDevice } from "./device.ts";
 import {
   flowKernels,
   type FlowShape,
@@ -31,14 +35,14 @@ import {
   TILE,
 } from "./esn_flow_wgsl.ts";
 
-/** What an Adam step on the device updates and reads (`FlatAdam.deviceSlots` in `lib/runner/adam.ts`). */
+/** What an Adam step on the device reads and advances (`FlatAdam.deviceSlots` in `lib/runner/adam.ts`). */
 export interface AdamSlots {
-  /** First and second moments of all parameters, flat, in `parameters()` order; updated in place. */
-  readonly m: tf.Tensor;
-  readonly v: tf.Tensor;
-  /** The running powers `beta1^t`, `beta2^t` (scalars); advanced in place. */
-  readonly accBeta1: tf.Tensor;
-  readonly accBeta2: tf.Tensor;
+  /** First and second moments of all parameters, flat, in `parameters()` order (assigned new values). */
+  readonly m: tf.Variable;
+  readonly v: tf.Variable;
+  /** The running powers `beta1^t`, `beta2^t` (scalars; assigned `beta^(t+1)`). */
+  readonly accBeta1: tf.Variable;
+  readonly accBeta2: tf.Variable;
   readonly learningRate: number;
   readonly beta1: number;
   readonly beta2: number;
@@ -64,8 +68,38 @@ type Pipelines = Record<keyof ReturnType<typeof flowKernels>, GPUComputePipeline
 
 const devices = new WeakMap<EsnFlow, DeviceEsnFlow>();
 
-/** Frames per unit of row capacity (the per-frame buffers grow in these steps). */
-const ROW_QUANTUM = 256;
+/**
+ * Frames per unit of row capacity: the per-frame buffers grow in these steps, and chunks start at its
+ * multiples (64 frames of any float32 row are a multiple of 256 bytes, WebGPU's binding offset alignment).
+ */
+const ROW_QUANTUM = 64;
+
+/** The most frames per chunk whatever the buffer limits (the per-frame launches stay far below 65535 groups). */
+const MAX_CHUNK_ROWS = 2 ** 20;
+
+let chunkRowsLimit: number | null = null;
+
+/**
+ * At most `rows` frames per chunk (a positive multiple of 64), or null: as many as the device's buffer
+ * limits allow. For tests of the chunked path on small batches.
+ */
+export function setChunkRows(rows: number | null): void {
+  if (rows !== null && !(Number.isInteger(rows) && rows > 0 && rows % ROW_QUANTUM === 0)) {
+    throw new Error(`setChunkRows: rows must be a positive multiple of ${ROW_QUANTUM}, got ${rows}`);
+  }
+  chunkRowsLimit = rows;
+}
+
+/** WebGPU's alignment of uniform binding offsets (the largest `minUniformBufferOffsetAlignment` allowed). */
+const UNIFORM_SLOT = 256;
+
+/** The chunks of `rows` frames, `chunk` frames each (the last one shorter). */
+function chunksOf(rows: number, chunk: number): { at: number; rows: number }[] {
+  return Array.from({ length: Math.ceil(rows / chunk) }, (_, i) => ({
+    at: i * chunk,
+    rows: Math.min(chunk, rows - i * chunk),
+  }));
+}
 
 /** The flow's kernels and buffers on tfjs's WebGPU device (module doc). */
 export class DeviceEsnFlow {
@@ -81,9 +115,16 @@ export class DeviceEsnFlow {
   readonly #grads: GPUBuffer;
   readonly #fullFirst: number;
   readonly #scalars: GPUBuffer;
-  readonly #uniforms: Record<"rows" | "products" | "diagonals" | "loss" | "norm" | "adam", GPUBuffer>;
-  #capacity = 0;
-  #rowBufs: { hc: GPUBuffer; tape: GPUBuffer; deltas: GPUBuffer } | null = null;
+  /** Bound in place of the tape when evaluating (the forward kernel then writes none). */
+  readonly #noTape: GPUBuffer;
+  readonly #uniforms: Record<"diagonals" | "norm" | "adam", GPUBuffer>;
+  /** Per-chunk uniforms: the per-frame kernels', the products', the loss's, one 256-byte slot each. */
+  #chunkUniforms: { buffer: GPUBuffer; slots: number } | null = null;
+  /** Per-frame buffers and the frames they hold (the row stride of the feature-major arrays). */
+  #rowBufs: { capacity: number; hc: GPUBuffer; tape: GPUBuffer | null; deltas: GPUBuffer | null } | null =
+    null;
+  /** The most frames per chunk this device's buffer limits allow. */
+  readonly #limitRows: number;
 
   /** The kernels of `flow` on the current backend, or null where there are none (not WebGPU, or off). */
   static of(flow: EsnFlow): DeviceEsnFlow | null {
@@ -91,7 +132,10 @@ export class DeviceEsnFlow {
     const gpu = GpuDevice.current();
     if (!gpu) return null;
     let d = devices.get(flow);
-    if (!d || d.#gpu !== gpu) devices.set(flow, d = new DeviceEsnFlow(gpu, flow));
+    if (!d || d.#gpu !== gpu) {
+      DeviceEsnFlow.release(flow); // made for a backend since replaced
+      devices.set(flow, d = new DeviceEsnFlow(gpu, flow));
+    }
     return d;
   }
 
@@ -100,19 +144,17 @@ export class DeviceEsnFlow {
     const d = devices.get(flow);
     if (!d) return;
     devices.delete(flow);
-    const rows = d.#rowBufs ? [d.#rowBufs.hc, d.#rowBufs.tape, d.#rowBufs.deltas] : [];
-    for (
-      const b of [
-        d.#thetaBuf,
-        d.#grads,
-        d.#scalars,
-        d.#products.table,
-        ...Object.values(d.#uniforms),
-        ...rows,
-      ]
-    ) {
-      b.destroy();
-    }
+    const own = [
+      d.#thetaBuf,
+      d.#grads,
+      d.#scalars,
+      d.#noTape,
+      d.#products.table,
+      ...Object.values(d.#uniforms),
+    ];
+    d.#freeRows();
+    d.#chunkUniforms?.buffer.destroy();
+    for (const b of own) b.destroy();
   }
 
   private constructor(gpu: GpuDevice, flow: EsnFlow) {
@@ -149,14 +191,9 @@ export class DeviceEsnFlow {
     const tableBuf = gpu.storage(table.byteLength);
     gpu.write(tableBuf, table);
     this.#products = { table: tableBuf, count: table.length / PRODUCT_WORDS, workgroups };
-    this.#uniforms = {
-      rows: gpu.uniform(16),
-      products: gpu.uniform(16),
-      diagonals: gpu.uniform(16),
-      loss: gpu.uniform(16),
-      norm: gpu.uniform(16),
-      adam: gpu.uniform(32),
-    };
+    this.#noTape = gpu.storage(16);
+    this.#uniforms = { diagonals: gpu.uniform(16), norm: gpu.uniform(16), adam: gpu.uniform(32) };
+    this.#limitRows = this.#maxChunkRows(gpu.device.limits);
     gpu.write(this.#uniforms.diagonals, new Uint32Array([this.#fullFirst, 0, 0, 0]));
   }
 
@@ -275,20 +312,62 @@ export class DeviceEsnFlow {
     return out;
   }
 
-  /** Per-frame buffers for `rows` frames (grown in steps of {@link ROW_QUANTUM}). */
-  #rows(rows: number): { hc: GPUBuffer; tape: GPUBuffer; deltas: GPUBuffer } {
-    if (!this.#rowBufs || rows > this.#capacity) {
-      const bufs = this.#rowBufs;
-      if (bufs) { for (const b of [bufs.hc, bufs.tape, bufs.deltas]) b.destroy(); }
-      this.#capacity = Math.ceil(rows / ROW_QUANTUM) * ROW_QUANTUM;
-      const bytes = (features: number) => 4 * features * this.#capacity;
+  /**
+   * Frames per chunk: the most whose per-frame buffers (tape, deltas, projection, and the frames' and
+   * states' rows) each fit one binding and one buffer of this device, a multiple of {@link ROW_QUANTUM}.
+   */
+  #maxChunkRows(limits: GPUSupportedLimits): number {
+    const { dim, contextDim, numLayers, width } = this.shape;
+    const widest = 4 *
+      Math.max(this.frames.tapeFeatures, this.frames.deltaFeatures, numLayers * width, contextDim, dim);
+    const bytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    const rows = Math.floor(bytes / widest / ROW_QUANTUM) * ROW_QUANTUM;
+    if (rows < ROW_QUANTUM) {
+      throw new Error(
+        `DeviceEsnFlow: ${ROW_QUANTUM} frames need ${
+          ROW_QUANTUM * widest
+        } bytes per buffer, more than this ` +
+          `device allows (${bytes})`,
+      );
+    }
+    return Math.min(rows, MAX_CHUNK_ROWS);
+  }
+
+  #freeRows(): void {
+    const b = this.#rowBufs;
+    for (const buf of b ? [b.hc, b.tape, b.deltas] : []) buf?.destroy();
+    this.#rowBufs = null;
+  }
+
+  /** Per-frame buffers for `rows` frames (the tape and deltas only for `train`), grown as needed. */
+  #rows(
+    rows: number,
+    train: boolean,
+  ): { capacity: number; hc: GPUBuffer; tape: GPUBuffer; deltas: GPUBuffer } {
+    const b = this.#rowBufs;
+    if (!b || rows > b.capacity || (train && !b.tape)) {
+      const capacity = Math.max(b?.capacity ?? 0, Math.ceil(rows / ROW_QUANTUM) * ROW_QUANTUM);
+      const keepTape = train || Boolean(b?.tape);
+      this.#freeRows();
+      const bytes = (features: number) => 4 * features * capacity;
       this.#rowBufs = {
+        capacity,
         hc: this.#gpu.storage(bytes(this.shape.numLayers * this.shape.width)),
-        tape: this.#gpu.storage(bytes(this.frames.tapeFeatures)),
-        deltas: this.#gpu.storage(bytes(this.frames.deltaFeatures)),
+        tape: keepTape ? this.#gpu.storage(bytes(this.frames.tapeFeatures)) : null,
+        deltas: keepTape ? this.#gpu.storage(bytes(this.frames.deltaFeatures)) : null,
       };
     }
-    return this.#rowBufs;
+    const r = this.#rowBufs!;
+    return { capacity: r.capacity, hc: r.hc, tape: r.tape ?? this.#noTape, deltas: r.deltas ?? this.#noTape };
+  }
+
+  /** A uniform buffer of at least `slots` 256-byte slots. */
+  #slots(slots: number): GPUBuffer {
+    if (!this.#chunkUniforms || this.#chunkUniforms.slots < slots) {
+      this.#chunkUniforms?.buffer.destroy();
+      this.#chunkUniforms = { buffer: this.#gpu.uniform(slots * UNIFORM_SLOT), slots };
+    }
+    return this.#chunkUniforms.buffer;
   }
 
   #check(x: tf.Tensor2D, h: tf.Tensor2D): number {
@@ -317,126 +396,160 @@ export class DeviceEsnFlow {
     });
   }
 
-  /** The projection and forward launches for `rows` frames (`train`: keep the tape, `g` per frame). */
-  #forward(x: tf.Tensor2D, h: tf.Tensor2D, rows: number, logp: GPUBuffer, train: boolean, g = 0): Dispatch[] {
-    const bufs = this.#rows(rows), gpu = this.#gpu, p = this.#pipelines;
-    const u = new ArrayBuffer(16);
-    new Uint32Array(u, 0, 3).set([rows, this.#capacity, train ? 1 : 0]);
-    new Float32Array(u, 12, 1)[0] = g;
-    gpu.write(this.#uniforms.rows, new Uint8Array(u));
-    const cols = this.shape.numLayers * this.shape.width;
-    return [
-      {
-        pipeline: p.project,
-        buffers: [this.#thetaBuf, gpu.bufferOf(h), bufs.hc, this.#uniforms.rows],
-        workgroups: [Math.ceil(rows / TILE), Math.ceil(cols / TILE)],
-      },
-      {
-        pipeline: p.forward,
-        buffers: [this.#thetaBuf, gpu.bufferOf(x), bufs.hc, bufs.tape, logp, this.#uniforms.rows],
-        workgroups: [Math.ceil(rows / ROW_GROUP)],
-      },
-    ];
+  /**
+   * The launches over the batch's chunks: per chunk the projection and the forward pass (writing log p per
+   * frame into `logp`), and, when `loss` is given (training), the loss, the backward pass and the gradient
+   * products, summed over chunks; then the Toeplitz diagonal sums. `-1 / sequences` is `d loss / d log p`.
+   */
+  #passes(
+    x: tf.Tensor2D,
+    h: tf.Tensor2D,
+    logp: GPUBuffer,
+    loss: { buffer: GPUBuffer; sequences: number } | null,
+  ): Command[] {
+    const rows = this.#check(x, h), gpu = this.#gpu, p = this.#pipelines, train = loss !== null;
+    const { dim, contextDim, numLayers, width } = this.shape;
+    const chunk = Math.min(this.#limitRows, chunkRowsLimit ?? Infinity);
+    const chunks = chunksOf(rows, chunk);
+    const bufs = this.#rows(Math.min(rows, chunk), train);
+    const uniforms = this.#slots(3 * chunks.length);
+    const data = new ArrayBuffer(3 * chunks.length * UNIFORM_SLOT);
+    const g = train ? -1 / loss.sequences : 0;
+    const [xb, hb] = [gpu.bufferOf(x), gpu.bufferOf(h)];
+    const slot = (k: number): BufferRange => ({ buffer: uniforms, offset: k * UNIFORM_SLOT, size: 16 });
+    const range = (buffer: GPUBuffer, at: number, n: number, width: number): BufferRange => ({
+      buffer,
+      offset: 4 * at * width,
+      size: 4 * n * width,
+    });
+    const commands: Command[] = [...this.#gather()];
+    chunks.forEach((c, k) => {
+      const [rowsU, productsU, lossU] = [3 * k, 3 * k + 1, 3 * k + 2];
+      const words = (s: number) => new Uint32Array(data, s * UNIFORM_SLOT, 4);
+      const floats = (s: number) => new Float32Array(data, s * UNIFORM_SLOT, 4);
+      words(rowsU).set([c.rows, bufs.capacity, train ? 1 : 0]);
+      floats(rowsU)[3] = g;
+      words(productsU).set([c.rows, bufs.capacity, this.#products.count, k > 0 ? 1 : 0]);
+      words(lossU).set([c.rows, k > 0 ? 1 : 0]);
+      floats(lossU)[3] = g;
+      const hChunk = range(hb, c.at, c.rows, contextDim);
+      commands.push(
+        {
+          pipeline: p.project,
+          buffers: [this.#thetaBuf, hChunk, bufs.hc, slot(rowsU)],
+          workgroups: [Math.ceil(c.rows / TILE), Math.ceil((numLayers * width) / TILE)],
+        },
+        {
+          pipeline: p.forward,
+          buffers: [
+            this.#thetaBuf,
+            range(xb, c.at, c.rows, dim),
+            bufs.hc,
+            bufs.tape,
+            range(logp, c.at, c.rows, 1),
+            slot(rowsU),
+          ],
+          workgroups: [Math.ceil(c.rows / ROW_GROUP)],
+        },
+      );
+      if (!train) return;
+      commands.push(
+        {
+          pipeline: p.loss,
+          buffers: [range(logp, c.at, c.rows, 1), loss.buffer, slot(lossU)],
+          workgroups: [1],
+        },
+        {
+          pipeline: p.backward,
+          buffers: [this.#thetaBuf, bufs.tape, bufs.deltas, slot(rowsU)],
+          workgroups: [Math.ceil(c.rows / ROW_GROUP)],
+        },
+        {
+          pipeline: p.products,
+          buffers: [this.#products.table, bufs.tape, bufs.deltas, hChunk, this.#grads, slot(productsU)],
+          workgroups: grid(this.#products.workgroups),
+        },
+      );
+    });
+    gpu.write(uniforms, new Uint8Array(data));
+    if (train && this.shape.toeplitz) {
+      const { contextDim: n, width: l, numLayers: L } = this.shape;
+      commands.push({
+        pipeline: p.diagonals,
+        buffers: [this.#grads, this.#uniforms.diagonals],
+        workgroups: [Math.ceil((L * (dim + n + l - 1)) / ROW_GROUP)],
+      });
+    }
+    return commands;
   }
 
   /** `log p(x | h)` per frame, `[R]` (no gradient: for evaluation and sampling scores). */
   logProb(x: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor1D {
-    const rows = this.#check(x, h);
-    const out = this.#gpu.empty<tf.Rank.R1>([rows]);
-    this.#gpu.encode([...this.#gather(), ...this.#forward(x, h, rows, out.buffer, false)]);
+    if (this.#check(x, h) === 0) return tf.zeros([0]);
+    const out = this.#gpu.empty<tf.Rank.R1>([x.shape[0]]);
+    try {
+      this.#gpu.encode(this.#passes(x, h, out.buffer, null));
+    } catch (e) {
+      out.tensor.dispose();
+      throw e;
+    }
     return out.tensor;
   }
 
   /**
-   * The launches of loss and gradients for a batch of `sequences` sequences: `loss = -sum(log p) /
-   * sequences` into `loss`, every gradient into the flat gradient buffer.
+   * Records the loss and gradient launches for a batch of `sequences` sequences plus `more` (made once the
+   * loss and gradients are recorded) and submits them; frees the tensors made here if anything fails.
+   * Returns the loss (`-sum_frames log p / sequences`) and what `more` made.
    */
-  #lossAndGradients(x: tf.Tensor2D, h: tf.Tensor2D, sequences: number, loss: GPUBuffer): Command[] {
-    const rows = this.#check(x, h), gpu = this.#gpu, p = this.#pipelines;
-    const logp = this.#gpu.empty<tf.Rank.R1>([rows]);
-    const commands: Command[] = [
-      ...this.#gather(),
-      ...this.#forward(x, h, rows, logp.buffer, true, -1 / sequences),
-    ];
-    const bufs = this.#rows(rows);
-    const lu = new ArrayBuffer(16);
-    new Uint32Array(lu, 0, 1)[0] = rows;
-    new Float32Array(lu, 12, 1)[0] = -1 / sequences;
-    gpu.write(this.#uniforms.loss, new Uint8Array(lu));
-    gpu.write(this.#uniforms.products, new Uint32Array([rows, this.#capacity, this.#products.count, 0]));
-    commands.push(
-      { pipeline: p.loss, buffers: [logp.buffer, loss, this.#uniforms.loss], workgroups: [1] },
-      {
-        pipeline: p.backward,
-        buffers: [this.#thetaBuf, bufs.tape, bufs.deltas, this.#uniforms.rows],
-        workgroups: [Math.ceil(rows / ROW_GROUP)],
-      },
-      {
-        pipeline: p.products,
-        buffers: [
-          this.#products.table,
-          bufs.tape,
-          bufs.deltas,
-          gpu.bufferOf(h),
-          this.#grads,
-          this.#uniforms.products,
-        ],
-        workgroups: grid(this.#products.workgroups),
-      },
-    );
-    if (this.shape.toeplitz) {
-      const { dim: d, contextDim: n, width: l, numLayers: L } = this.shape;
-      commands.push({
-        pipeline: p.diagonals,
-        buffers: [this.#grads, this.#uniforms.diagonals],
-        workgroups: [Math.ceil((L * (d + n + l - 1)) / ROW_GROUP)],
-      });
-    }
-    // The log-likelihoods are only read by the kernels recorded above (tfjs frees the buffer after them).
-    this.#afterEncode.push(logp.tensor);
-    return commands;
-  }
-
-  #afterEncode: tf.Tensor[] = [];
-
-  #encode(commands: Command[]): void {
+  #trainingPass<T extends tf.Tensor[]>(
+    x: tf.Tensor2D,
+    h: tf.Tensor2D,
+    sequences: number,
+    more: () => { tensors: T; commands: Command[] },
+  ): { loss: tf.Scalar; made: T } {
+    const rows = this.#check(x, h);
+    if (rows === 0) throw new Error("DeviceEsnFlow: a training batch without frames");
+    const loss = this.#gpu.empty<tf.Rank.R0>([]), logp = this.#gpu.empty<tf.Rank.R1>([rows]);
+    let made: { tensors: T; commands: Command[] } | null = null;
     try {
-      this.#gpu.encode(commands);
+      const commands = this.#passes(x, h, logp.buffer, { buffer: loss.buffer, sequences });
+      made = more();
+      this.#gpu.encode([...commands, ...made.commands]);
+    } catch (e) {
+      tf.dispose([loss.tensor, ...(made?.tensors ?? [])]);
+      throw e;
     } finally {
-      tf.dispose(this.#afterEncode);
-      this.#afterEncode = [];
+      logp.tensor.dispose(); // only the launches recorded above read it
     }
+    return { loss: loss.tensor, made: made.tensors };
   }
 
   /** Fresh tensors of the parameters' shapes and the copies of `from` (flat, parameter order) into them. */
-  #scatter(from: GPUBuffer): { tensors: tf.Tensor[]; copies: Copy[] } {
+  #scatter(from: GPUBuffer): { tensors: tf.Tensor[]; commands: Copy[] } {
     let at = 0;
-    const tensors: tf.Tensor[] = [], copies: Copy[] = [];
+    const tensors: tf.Tensor[] = [], commands: Copy[] = [];
     for (const [, v] of this.#flow.parameters()) {
       const t = this.#gpu.empty(v.shape);
       tensors.push(t.tensor);
-      copies.push({ from, fromOffset: 4 * at, to: t.buffer, toOffset: 0, size: 4 * v.size });
+      commands.push({ from, fromOffset: 4 * at, to: t.buffer, toOffset: 0, size: 4 * v.size });
       at += v.size;
     }
-    return { tensors, copies };
+    return { tensors, commands };
   }
 
   /**
    * The loss `-sum_frames log p(x | h) / sequences` and the gradient of every parameter of the flow, in
-   * `parameters()` order (6 kernel launches, 5 without a Toeplitz first layer).
+   * `parameters()` order (6 kernel launches, 5 without a Toeplitz first layer, 5 more per extra chunk).
    */
   gradients(x: tf.Tensor2D, h: tf.Tensor2D, sequences: number): { loss: tf.Scalar; grads: tf.Tensor[] } {
-    const loss = this.#gpu.empty<tf.Rank.R0>([]);
-    const commands = this.#lossAndGradients(x, h, sequences, loss.buffer);
-    const { tensors, copies } = this.#scatter(this.#grads);
-    this.#encode([...commands, ...copies]);
-    return { loss: loss.tensor, grads: tensors };
+    const { loss, made } = this.#trainingPass(x, h, sequences, () => this.#scatter(this.#grads));
+    return { loss, grads: made };
   }
 
   /**
-   * One Adam step on the batch (8 launches): loss, gradients, optional clipping by the global norm (as
-   * `clipByGlobalNorm`), the update of `lib/runner/adam.ts`. The variables take the new values; the
-   * moments and running powers in `slots` are updated in place. Returns the loss before the update.
+   * One Adam step on the batch (8 launches, 5 more per extra chunk): loss, gradients, optional clipping by
+   * the global norm (as `clipByGlobalNorm`; null: none), the update of `lib/runner/adam.ts`. The variables,
+   * the moments and the running powers in `slots` take new tensors. Returns the loss before the update.
    */
   adamStep(
     x: tf.Tensor2D,
@@ -446,26 +559,12 @@ export class DeviceEsnFlow {
     gradClipNorm: number | null,
   ): tf.Scalar {
     const gpu = this.#gpu, p = this.#pipelines, total = this.theta.total;
-    for (
-      const [name, t] of Object.entries({
-        m: slots.m,
-        v: slots.v,
-        accBeta1: slots.accBeta1,
-        accBeta2: slots.accBeta2,
-      })
-    ) {
-      if (gpu.sharers(t) !== 1) {
-        throw new Error(`DeviceEsnFlow.adamStep: Adam's ${name} shares its data with another tensor`);
-      }
-    }
     if (slots.m.size !== total || slots.v.size !== total) {
       throw new Error(`DeviceEsnFlow.adamStep: moments of ${slots.m.size} values for ${total} parameters`);
     }
-    const loss = gpu.empty<tf.Rank.R0>([]);
-    const commands = this.#lossAndGradients(x, h, sequences, loss.buffer);
     const nu = new ArrayBuffer(16);
     new Uint32Array(nu, 0, 1)[0] = total;
-    new Float32Array(nu, 4, 3).set([gradClipNorm ?? 0, slots.beta1, slots.beta2]);
+    new Float32Array(nu, 4, 3).set([gradClipNorm ?? -1, slots.beta1, slots.beta2]);
     gpu.write(this.#uniforms.norm, new Uint8Array(nu));
     const au = new ArrayBuffer(32);
     new Uint32Array(au, 0, 1)[0] = total;
@@ -478,23 +577,53 @@ export class DeviceEsnFlow {
       slots.epsilon,
     ]);
     gpu.write(this.#uniforms.adam, new Uint8Array(au));
-    const [m, v, acc1, acc2] = [slots.m, slots.v, slots.accBeta1, slots.accBeta2].map((t) => gpu.bufferOf(t));
-    commands.push(
-      {
-        pipeline: p.norm,
-        buffers: [this.#grads, this.#scalars, acc1, acc2, this.#uniforms.norm],
-        workgroups: [1],
-      },
-      {
-        pipeline: p.adam,
-        buffers: [this.#grads, this.#scalars, this.#thetaBuf, m, v, this.#uniforms.adam],
-        workgroups: grid(Math.ceil(total / REDUCE_GROUP)),
-      },
-    );
-    const { tensors, copies } = this.#scatter(this.#thetaBuf);
-    this.#encode([...commands, ...copies]);
-    this.#flow.parameters().forEach(([, variable], i) => variable.assign(tensors[i]));
-    tf.dispose(tensors);
-    return loss.tensor;
+    const update = () => {
+      const [m, v] = [gpu.empty([total]), gpu.empty([total])];
+      const [acc1, acc2] = [gpu.empty([]), gpu.empty([])];
+      const params = this.#scatter(this.#thetaBuf);
+      const old = [slots.m, slots.v, slots.accBeta1, slots.accBeta2].map((t) => gpu.bufferOf(t));
+      const commands: Command[] = [
+        {
+          pipeline: p.norm,
+          buffers: [
+            this.#grads,
+            this.#scalars,
+            old[2],
+            old[3],
+            acc1.buffer,
+            acc2.buffer,
+            this.#uniforms.norm,
+          ],
+          workgroups: [1],
+        },
+        {
+          pipeline: p.adam,
+          buffers: [
+            this.#grads,
+            this.#scalars,
+            this.#thetaBuf,
+            old[0],
+            old[1],
+            m.buffer,
+            v.buffer,
+            this.#uniforms.adam,
+          ],
+          workgroups: grid(Math.ceil(total / REDUCE_GROUP)),
+        },
+        ...params.commands,
+      ];
+      return { tensors: [m.tensor, v.tensor, acc1.tensor, acc2.tensor, ...params.tensors], commands };
+    };
+    const { loss, made } = this.#trainingPass(x, h, sequences, update);
+    const targets = [
+      slots.m,
+      slots.v,
+      slots.accBeta1,
+      slots.accBeta2,
+      ...this.#flow.parameters().map(([, v]) => v),
+    ];
+    targets.forEach((variable, i) => variable.assign(made[i]));
+    tf.dispose(made);
+    return loss;
   }
 }

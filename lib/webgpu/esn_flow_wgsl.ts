@@ -4,7 +4,8 @@
  * allow. A frame is kept as its two parts (A = dimensions `0..split-1`, B = the rest); layer i runs coupling
  * 0 (changes A given B) then coupling 1; the data-to-latent map runs layer L-1 first.
  *
- * - `project`: `hc = h W_1h + c_1` of all layers, a tiled product (16 x 16 outputs per workgroup).
+ * - `project`: `hc = h W_1h + c_1` of all layers, a tiled product (32 x 32 outputs per workgroup of 8 x 8
+ *   invocations).
  * - `forward`: one invocation per frame runs every coupling and writes `log p(x | h)`; while training it
  *   also writes the tape the backward pass needs (each coupling's kept input, ReLU outputs, tanh slope and
  *   `z - mu`, and the latent).
@@ -12,10 +13,12 @@
  *   writes every per-frame delta (`t = dz' exp(-sm)`, the pre-tanh delta, each layer's pre-ReLU delta, the
  *   context delta, the rescale terms and `dx`).
  * - `products`: every weight gradient is a sum over frames of an outer product (or, for a bias, of a delta):
- *   one launch computes all of them, 16 x 16 outputs per workgroup, from a table of products.
+ *   one launch computes all of them, 32 x 32 outputs per workgroup, from a table of products. With
+ *   `accumulate` set it adds to the gradients (a batch longer than the device's buffers, in chunks).
  * - `diagonals`: the Toeplitz first layers' parameter gradients, sums of `dW_1^T` along its diagonals.
  * - `loss`, `norm`, `adam`: the batch loss, the global gradient norm with Adam's bias corrections, and the
- *   Adam update of all parameters in one flat buffer (as `lib/runner/adam.ts`).
+ *   Adam update of all parameters in one flat buffer (as `lib/runner/adam.ts`), which writes the moments
+ *   and running powers into new buffers (they belong to tfjs tensors, which are never written in place).
  *
  * Per-frame arrays on the device are feature-major (`[feature][rowStride]`), so consecutive invocations
  * (frames) touch consecutive addresses. Sizes are constants of the source, generated per model; the number
@@ -509,7 +512,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`;
 
   const products = `${head}
-struct Prod { rows: u32, rowStride: u32, count: u32, pad: u32 }
+struct Prod { rows: u32, rowStride: u32, count: u32, accumulate: u32 }
 @group(0) @binding(0) var<storage, read> table: array<u32>;
 @group(0) @binding(1) var<storage, read> tape: array<f32>;
 @group(0) @binding(2) var<storage, read> deltas: array<f32>;
@@ -569,7 +572,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let b = b0 + (t % 8u) * 4u + j;
       if (a < nA && b < nB) {
         let at = table[e + 5u] + a * table[e + 6u] + (b % block) * table[e + 7u] + (b / block) * table[e + 18u];
-        grads[at] = sign * acc[i][j];
+        grads[at] = select(0.0, grads[at], u.accumulate == 1u) + sign * acc[i][j];
       }
     }
   }
@@ -604,12 +607,13 @@ fn reduce(lid: u32) {
 }`;
 
   const loss = `${head}
-struct Loss { rows: u32, pad0: u32, pad1: u32, scale: f32 }
+struct Loss { rows: u32, accumulate: u32, pad: u32, scale: f32 }
 @group(0) @binding(0) var<storage, read> logp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> u: Loss;
 ${reduceHead}
-// out[0] = scale * sum_r logp[r] (scale = -1 / sequences: the runner's loss).
+// out[0] = scale * sum_r logp[r] (scale = -1 / sequences: the runner's loss), or out[0] plus that (a later
+// chunk of the batch).
 @compute @workgroup_size(${REDUCE_GROUP})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var acc = 0.0;
@@ -617,18 +621,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   part[lid.x] = acc;
   workgroupBarrier();
   reduce(lid.x);
-  if (lid.x == 0u) { out[0] = u.scale * part[0]; }
+  if (lid.x == 0u) { out[0] = select(0.0, out[0], u.accumulate == 1u) + u.scale * part[0]; }
 }`;
 
   const norm = `${head}
 struct Norm { size: u32, clip: f32, beta1: f32, beta2: f32 }
 @group(0) @binding(0) var<storage, read> grads: array<f32>;
 @group(0) @binding(1) var<storage, read_write> scalars: array<f32>;
-@group(0) @binding(2) var<storage, read_write> acc1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> acc2: array<f32>;
-@group(0) @binding(4) var<uniform> u: Norm;
+@group(0) @binding(2) var<storage, read> acc1: array<f32>;
+@group(0) @binding(3) var<storage, read> acc2: array<f32>;
+@group(0) @binding(4) var<storage, read_write> nextAcc1: array<f32>;
+@group(0) @binding(5) var<storage, read_write> nextAcc2: array<f32>;
+@group(0) @binding(6) var<uniform> u: Norm;
 ${reduceHead}
-// scalars = [clip scale, 1 - beta1^t, 1 - beta2^t]; then beta^t <- beta^(t+1) (Adam's running powers).
+// scalars = [clip scale (clip < 0: none), 1 - beta1^t, 1 - beta2^t]; nextAcc = beta^(t+1) (Adam's running
+// powers).
 @compute @workgroup_size(${REDUCE_GROUP})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var acc = 0.0;
@@ -637,11 +644,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   workgroupBarrier();
   reduce(lid.x);
   if (lid.x == 0u) {
-    scalars[0] = select(1.0, min(1.0, u.clip / (sqrt(part[0]) + 1e-6)), u.clip > 0.0);
+    scalars[0] = select(1.0, min(1.0, u.clip / (sqrt(part[0]) + 1e-6)), u.clip >= 0.0);
     scalars[1] = 1.0 - acc1[0];
     scalars[2] = 1.0 - acc2[0];
-    acc1[0] = acc1[0] * u.beta1;
-    acc2[0] = acc2[0] * u.beta2;
+    nextAcc1[0] = acc1[0] * u.beta1;
+    nextAcc2[0] = acc2[0] * u.beta2;
   }
 }`;
 
@@ -650,9 +657,11 @@ struct Adam { size: u32, negLr: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32,
 @group(0) @binding(0) var<storage, read> grads: array<f32>;
 @group(0) @binding(1) var<storage, read> scalars: array<f32>;
 @group(0) @binding(2) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
-@group(0) @binding(5) var<uniform> u: Adam;
+@group(0) @binding(3) var<storage, read> m: array<f32>;
+@group(0) @binding(4) var<storage, read> v: array<f32>;
+@group(0) @binding(5) var<storage, read_write> nextM: array<f32>;
+@group(0) @binding(6) var<storage, read_write> nextV: array<f32>;
+@group(0) @binding(7) var<uniform> u: Adam;
 // The update of lib/runner/adam.ts, operation for operation.
 @compute @workgroup_size(${REDUCE_GROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -661,8 +670,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let g = grads[k] * scalars[0];
   let mk = m[k] * u.beta1 + g * u.oneMinusBeta1;
   let vk = v[k] * u.beta2 + (g * g) * u.oneMinusBeta2;
-  m[k] = mk;
-  v[k] = vk;
+  nextM[k] = mk;
+  nextV[k] = vk;
   let mHat = mk / scalars[1];
   let vHat = vk / scalars[2];
   theta[k] = (mHat / (sqrt(vHat) + u.eps)) * u.negLr + theta[k];
