@@ -41,7 +41,6 @@ GpuDevice.prototype.encode = function (this: GpuDevice, cmds: readonly Command[]
 };
 await trainStep(model, opt, b, null).data();
 GpuDevice.prototype.encode = encode;
-const names = new Map<GPUComputePipeline, string>();
 console.error(`${b.frames} frames`);
 const times = new Map<string, number[]>();
 for (let r = 0; r < reps; r++) {
@@ -50,9 +49,7 @@ for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
     encode.call(gpu, [c]);
     await gpu.device.queue.onSubmittedWorkDone();
-    const name = names.get(c.pipeline) ?? `kernel ${names.size}`;
-    names.set(c.pipeline, name);
-    times.set(name, [...(times.get(name) ?? []), performance.now() - t0]);
+    times.set(c.pipeline.label, [...(times.get(c.pipeline.label) ?? []), performance.now() - t0]);
   }
 }
-for (const [name, ms] of times) console.log(name, Math.min(...ms).toFixed(1), "ms");
+for (const [name, ms] of times) console.log(`${name} ${Math.min(...ms).toFixed(1)} ms`);

@@ -337,3 +337,40 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  ...webgpu,
+  name: `bench/kernel_times.ts times each kernel of a training step by name${NO_ADAPTER}`,
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--unstable-webgpu",
+        "bench/kernel_times.ts",
+        "--esn_dim",
+        "16",
+        "--batch",
+        "4",
+        "--reps",
+        "1",
+      ],
+      cwd: new URL("../", import.meta.url),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const names = stdout.trim().split("\n").map((l) => /^(\w+) \d+\.\d ms$/.exec(l)?.[1]);
+    assert.deepEqual(names, [
+      "project",
+      "forward",
+      "loss",
+      "backward",
+      "products",
+      "diagonals",
+      "norm",
+      "adam",
+    ]);
+  },
+});

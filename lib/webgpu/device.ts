@@ -84,12 +84,16 @@ export class GpuDevice {
     return device;
   }
 
-  /** The compute pipeline of `source` (entry point `main`), compiled on first use. */
-  pipeline(source: string): GPUComputePipeline {
+  /** The compute pipeline of `source` (entry point `main`), compiled on first use; `label` names it. */
+  pipeline(source: string, label: string): GPUComputePipeline {
     let p = this.#pipelines.get(source);
     if (!p) {
-      const module = this.device.createShaderModule({ code: source });
-      p = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+      const module = this.device.createShaderModule({ code: source, label });
+      p = this.device.createComputePipeline({
+        label,
+        layout: "auto",
+        compute: { module, entryPoint: "main" },
+      });
       this.#pipelines.set(source, p);
     }
     return p;

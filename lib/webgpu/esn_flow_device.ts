@@ -180,7 +180,7 @@ export class DeviceEsnFlow {
     }
     const sources = flowKernels(this.shape);
     this.#pipelines = Object.fromEntries(
-      Object.entries(sources).map(([k, src]) => [k, gpu.pipeline(src)]),
+      Object.entries(sources).map(([k, src]) => [k, gpu.pipeline(src, k)]),
     ) as Pipelines;
     const { dim: d, contextDim: n, width: l, numLayers: L } = this.shape;
     this.#fullFirst = this.theta.total;
