@@ -297,6 +297,19 @@ const ROW_PARAMS = `
 struct Rows { rows: u32, rowStride: u32, train: u32, g: f32 }
 `;
 
+/**
+ * The binding declarations of a kernel, in the order its launches pass the buffers: storage arrays named
+ * as given (`f32` unless `[name, type]`; a trailing `!` makes one writable), then the uniform `u`.
+ */
+function bindings(storage: readonly (string | readonly [string, string])[], uniform: string): string {
+  const decls = storage.map((entry, i) => {
+    const [raw, type] = typeof entry === "string" ? [entry, "array<f32>"] : entry;
+    const access = raw.endsWith("!") ? "read_write" : "read";
+    return `@group(0) @binding(${i}) var<storage, ${access}> ${raw.replace("!", "")}: ${type};`;
+  });
+  return [...decls, `@group(0) @binding(${storage.length}) var<uniform> u: ${uniform};`].join("\n");
+}
+
 /** All kernel sources of one flow shape. */
 export function flowKernels(shape: FlowShape): {
   project: string;
@@ -311,12 +324,16 @@ export function flowKernels(shape: FlowShape): {
   const theta = new ThetaLayout(shape), frames = new FrameLayout(shape);
   const head = [constants(shape, theta, frames), TANH, PARTS, ROW_PARAMS].join("\n");
   const w1t = firstWeight(shape);
+  // The per-frame kernels' entry: invocation r handles frame r (rs: the feature-major arrays' row stride).
+  const perFrame = `${w1t}
+@compute @workgroup_size(${ROW_GROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= u.rows) { return; }
+  let rs = u.rowStride;`;
 
   const project = `${head}
-@group(0) @binding(0) var<storage, read> theta: array<f32>;
-@group(0) @binding(1) var<storage, read> h: array<f32>;
-@group(0) @binding(2) var<storage, read_write> hc: array<f32>;
-@group(0) @binding(3) var<uniform> u: Rows;
+${bindings(["theta", "h", "hc!"], "Rows")}
 ${w1t}
 ${TILED}
 // hc[col][r] = c_1 + sum_n h[r, n] W_1^T[D + n, col % LW] of layer col / LW (feature-major).
@@ -353,18 +370,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }`;
 
   const forward = `${head}
-@group(0) @binding(0) var<storage, read> theta: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> hc: array<f32>;
-@group(0) @binding(3) var<storage, read_write> tape: array<f32>;
-@group(0) @binding(4) var<storage, read_write> logp: array<f32>;
-@group(0) @binding(5) var<uniform> u: Rows;
-${w1t}
-@compute @workgroup_size(${ROW_GROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let r = gid.x;
-  if (r >= u.rows) { return; }
-  let rs = u.rowStride;
+${bindings(["theta", "x", "hc", "tape!", "logp!"], "Rows")}
+${perFrame}
   let train = u.train == 1u;
   var z: array<f32, D>;
   var q: array<f32, LW>;
@@ -428,16 +435,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`;
 
   const backward = `${head}
-@group(0) @binding(0) var<storage, read> theta: array<f32>;
-@group(0) @binding(1) var<storage, read> tape: array<f32>;
-@group(0) @binding(2) var<storage, read_write> deltas: array<f32>;
-@group(0) @binding(3) var<uniform> u: Rows;
-${w1t}
-@compute @workgroup_size(${ROW_GROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let r = gid.x;
-  if (r >= u.rows) { return; }
-  let rs = u.rowStride;
+${bindings(["theta", "tape", "deltas!"], "Rows")}
+${perFrame}
   let g = u.g;
   var dz: array<f32, D>;
   var drs: array<f32, D>;
@@ -513,12 +512,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
   const products = `${head}
 struct Prod { rows: u32, rowStride: u32, count: u32, accumulate: u32 }
-@group(0) @binding(0) var<storage, read> table: array<u32>;
-@group(0) @binding(1) var<storage, read> tape: array<f32>;
-@group(0) @binding(2) var<storage, read> deltas: array<f32>;
-@group(0) @binding(3) var<storage, read> h: array<f32>;
-@group(0) @binding(4) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(5) var<uniform> u: Prod;
+${bindings([["table", "array<u32>"], "tape", "deltas", "h", "grads!"], "Prod")}
 ${TILED}
 // Operand (source, feature at + f) at frame r: 0 when f >= size or r >= rows.
 fn operand(source: u32, at: u32, f: u32, size: u32, r: u32) -> f32 {
@@ -579,8 +573,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }`;
 
   const diagonals = `${head}
-@group(0) @binding(0) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(1) var<uniform> u: vec4<u32>;
+${bindings(["grads!"], "vec4<u32>")}
 // dp_i[k] = sum over W_1^T[j, o] with o - j + INDIM - 1 = k, from the full dW_1^T at u.x (layer i at
 // u.x + i * INDIM * LW).
 @compute @workgroup_size(${ROW_GROUP})
@@ -608,9 +601,7 @@ fn reduce(lid: u32) {
 
   const loss = `${head}
 struct Loss { rows: u32, accumulate: u32, pad: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> logp: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> u: Loss;
+${bindings(["logp", "out!"], "Loss")}
 ${reduceHead}
 // out[0] = scale * sum_r logp[r] (scale = -1 / sequences: the runner's loss), or out[0] plus that (a later
 // chunk of the batch).
@@ -626,13 +617,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 
   const norm = `${head}
 struct Norm { size: u32, clip: f32, beta1: f32, beta2: f32 }
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-@group(0) @binding(1) var<storage, read_write> scalars: array<f32>;
-@group(0) @binding(2) var<storage, read> acc1: array<f32>;
-@group(0) @binding(3) var<storage, read> acc2: array<f32>;
-@group(0) @binding(4) var<storage, read_write> nextAcc1: array<f32>;
-@group(0) @binding(5) var<storage, read_write> nextAcc2: array<f32>;
-@group(0) @binding(6) var<uniform> u: Norm;
+${bindings(["grads", "scalars!", "acc1", "acc2", "nextAcc1!", "nextAcc2!"], "Norm")}
 ${reduceHead}
 // scalars = [clip scale (clip < 0: none), 1 - beta1^t, 1 - beta2^t]; nextAcc = beta^(t+1) (Adam's running
 // powers).
@@ -654,14 +639,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 
   const adam = `${head}
 struct Adam { size: u32, negLr: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, eps: f32, pad: f32 }
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-@group(0) @binding(1) var<storage, read> scalars: array<f32>;
-@group(0) @binding(2) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(3) var<storage, read> m: array<f32>;
-@group(0) @binding(4) var<storage, read> v: array<f32>;
-@group(0) @binding(5) var<storage, read_write> nextM: array<f32>;
-@group(0) @binding(6) var<storage, read_write> nextV: array<f32>;
-@group(0) @binding(7) var<uniform> u: Adam;
+${bindings(["grads", "scalars", "theta!", "m", "v", "nextM!", "nextV!"], "Adam")}
 // The update of lib/runner/adam.ts, operation for operation.
 @compute @workgroup_size(${REDUCE_GROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
