@@ -115,6 +115,21 @@ Deno.test("renderScript(): an array job script that bash accepts, with its log, 
   assert.match(script, /^#SBATCH --requeue$/m);
   assert.match(script, /^#SBATCH '--output=\/runs\/a b\/logs\/dyn_esn_flow-train-%aof3\.log'$/m);
   assert.match(script, /--shard "\$\{task\}"\/3/);
+  // A # or % in the run directory: quoted (sbatch would read a bare # as a comment), % doubled (Slurm's
+  // filename patterns); both checked on a real cluster with sbatch 22.05.
+  const odd = renderScript({
+    stage,
+    runDir: "/runs/x#y%j",
+    variant: "dyn_esn_flow",
+    submission: "s1",
+    jobName: "j",
+    cwd: "/work/#1",
+    commandOf: () => ["/bin/deno", "run"],
+    mustSee: [],
+    env: {},
+  });
+  assert.match(odd, /^#SBATCH '--output=\/runs\/x#y%%j\/logs\/dyn_esn_flow-train-%aof3\.log'$/m);
+  assert.match(odd, /^#SBATCH '--chdir=\/work\/#1'$/m);
   const tmpFile = `${tmp}/script.sh`;
   Deno.writeTextFileSync(tmpFile, script);
   const syntax = new Deno.Command("bash", { args: ["-n", tmpFile], stderr: "piped" }).outputSync();
@@ -279,18 +294,29 @@ Deno.test({
   },
 });
 
-/** `sbatch`, `sinfo`, `squeue`, `scancel` stand-ins on PATH: sinfo lists `nodes`, sbatch logs its arguments. */
-async function fakeSlurm(nodes: string[]) {
+/**
+ * `sbatch`, `sinfo`, `squeue`, `scancel` stand-ins on PATH: sinfo lists `nodes`, sbatch logs its arguments
+ * and answers job ids from 100 (or fails for job id `failJob`), scancel logs (and fails with `scancelFails`).
+ */
+async function fakeSlurm(nodes: string[], opts: { failJob?: number; scancelFails?: boolean } = {}) {
   const dir = await Deno.makeTempDir({ dir: tmp, prefix: "fake_slurm_" });
   const write = (name: string, body: string) =>
     Deno.writeTextFileSync(`${dir}/${name}`, `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+  const fail = opts.failJob === undefined
+    ? ""
+    : `if [ "$n" = ${opts.failJob} ]; then echo "sbatch: error: Batch job submission failed" >&2; exit 1; fi\n`;
   write(
     "sbatch",
-    `echo "$*" >> ${dir}/calls\nn=$(cat ${dir}/next 2>/dev/null || echo 100)\necho $((n+1)) > ${dir}/next\necho "$n"`,
+    `echo "$*" >> ${dir}/calls\nn=$(cat ${dir}/next 2>/dev/null || echo 100)\n${fail}echo $((n+1)) > ${dir}/next\necho "$n"`,
   );
   write("sinfo", `printf '%s\\n' ${nodes.map(shellQuote).join(" ")}`);
   write("squeue", "exit 0");
-  write("scancel", `echo "scancel $*" >> ${dir}/calls`);
+  write(
+    "scancel",
+    `echo "scancel $*" >> ${dir}/calls${
+      opts.scancelFails ? '\necho "scancel: error: Access denied" >&2\nexit 1' : ""
+    }`,
+  );
   return {
     env: { PATH: `${dir}:${Deno.env.get("PATH")}` },
     calls: () => {
@@ -387,6 +413,29 @@ Deno.test({
         ),
       );
     });
+    await t.step(
+      "a submission that fails half-way cancels the jobs already in, or says it could not",
+      async () => {
+        for (const scancelFails of [false, true]) {
+          const failing = await fakeSlurm([host], { failJob: 102, scancelFails });
+          const r3 = await cli(
+            [...TINY, "--out", `${tmp}/fake_half_${scancelFails}`, "--launcher", "slurm"],
+            {
+              env: failing.env,
+            },
+          );
+          assert.equal(r3.code, 1, r3.stderr);
+          assert.match(failing.calls(), /^scancel 100 101$/m);
+          assert.match(
+            r3.stderr,
+            scancelFails
+              ? /could not cancel the jobs already submitted \(100, 101\): scancel exited 1: scancel: error: Access denied; cancel them by hand/
+              : /cancelled the jobs already submitted \(100, 101\)/,
+          );
+          if (scancelFails) assert.doesNotMatch(r3.stderr, /warning: cancelled/);
+        }
+      },
+    );
     await t.step("--slurm_array_tasks 2: an array of 2 shards", async () => {
       const out2 = `${tmp}/fake_submit2`;
       const r2 = await cli([...TINY, "--out", out2, "--launcher", "slurm", "--slurm_array_tasks", "2"], {

@@ -293,8 +293,14 @@ export async function submitStages(stages: readonly Stage[], o: SlurmOptions): P
     // Half a submission would wait forever (or run without its predecessors): cancel what went in.
     const ids = submitted.map((s) => s.job);
     if (ids.length) {
-      await runCommand("scancel", ids);
-      o.log.warn(`cancelled the jobs already submitted (${ids.join(", ")})`);
+      const r = await runCommand("scancel", ids);
+      if (r.code === 0) o.log.warn(`cancelled the jobs already submitted (${ids.join(", ")})`);
+      else {
+        o.log.warn(
+          `could not cancel the jobs already submitted (${ids.join(", ")}): scancel exited ${r.code}: ` +
+            `${r.stderr.trim() || r.stdout.trim()}; cancel them by hand`,
+        );
+      }
     }
     throw e;
   }

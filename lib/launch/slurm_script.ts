@@ -61,7 +61,8 @@ export function renderScript(o: ScriptOptions): string {
   const index = s.sharded ? TASK_INDEX : 1;
   const name = taskName(o.variant, s, index);
   const log = taskLog(o.runDir, name);
-  const slurmLog = log.replace(TASK_INDEX, "%a");
+  // Slurm expands %-patterns in --output (%% is a literal %); %a is the array index.
+  const slurmLog = log.replaceAll("%", "%%").replace(TASK_INDEX, "%a");
   const exitFile = exitPath(o.runDir, name);
   const directives = [
     `--job-name=${o.jobName}`,
@@ -76,7 +77,8 @@ export function renderScript(o: ScriptOptions): string {
   const what = s.sharded ? `${s.name} task \${task}/${s.tasks}` : s.name;
   return [
     "#!/bin/bash",
-    ...directives.map((d) => `#SBATCH ${d.includes(" ") ? shellQuote(d) : d}`),
+    // Quoted unless plain: sbatch reads #SBATCH lines as shell words (a bare # would start a comment).
+    ...directives.map((d) => `#SBATCH ${shellQuote(d)}`),
     `# echoflow, stage ${s.name} (${STAGE_DOES[s.name]}) of the run ${o.runDir}, submission ${o.submission}.`,
     "# Written by echoflow's Slurm launcher (lib/launch/slurm_script.ts); dependencies and the user's options",
     "# are on the sbatch command line (see the submission's submission.json).",
