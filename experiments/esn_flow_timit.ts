@@ -39,8 +39,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { logScalePerFrame } from "../lib/data/timit/segment_set.ts";
 import { adam } from "../lib/runner/adam.ts";
-import { acquireRunLock, hostName, lockHolder } from "../lib/runner/run_lock.ts";
-import { classRunDir, classRunStatus, type FoundClassModel, modelsDir } from "../lib/classify/per_class.ts";
+import { hostName, lockHolder } from "../lib/runner/run_lock.ts";
+import {
+  classRunDir,
+  classRunStatus,
+  deleteClassRun,
+  type FoundClassModel,
+  modelsDir,
+} from "../lib/classify/per_class.ts";
 import { parseClasses, parseShard, shardClasses } from "../lib/classify/classes.ts";
 import { configArgs } from "../lib/classify/jobs.ts";
 import { submitPerClassRun } from "../lib/classify/launch_slurm.ts";
@@ -611,14 +617,7 @@ async function run(cfg0: TimitConfig, opts: RunOptions): Promise<Record<string, 
     if (cfg0.retrain && trainTasks > 1) {
       for (const c of classes) {
         const dir = classRunDir(runDir, cfg0.model, c);
-        if (!exists(dir)) continue;
-        const lock = acquireRunLock(dir, (m) => log.warn(`${dir}: ${m}`));
-        try {
-          await Deno.remove(dir, { recursive: true });
-        } catch (e) {
-          lock.release();
-          throw e;
-        }
+        if (exists(dir)) await deleteClassRun(dir, log);
       }
     }
   }

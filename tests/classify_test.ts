@@ -40,6 +40,7 @@ import { dynamicModelConfig } from "../lib/dynamic/config.ts";
 import type { DynamicModel } from "../lib/dynamic/dynamic_flow.ts";
 import { EchoStateNetwork } from "../lib/esn.ts";
 import { Rng } from "../lib/rng.ts";
+import { acquireRunLock, RunLockError } from "../lib/runner/run_lock.ts";
 import { experimentConfig } from "../lib/runner/common_config.ts";
 import { Logger } from "../lib/runner/logger.ts";
 import { join } from "../lib/runner/run_dir.ts";
@@ -312,6 +313,14 @@ Deno.test("trainPerClass() trains, skips finished classes unless retrain, resume
     await Deno.remove(join(classRunDir(dir, "v", "c1"), "summary.json"));
     assert.equal(classRunStatus(classRunDir(dir, "v", "c1")), "partial");
     assert.deepEqual((await trainPerClass(opts)).map((r) => r.action), ["skipped", "resumed"]);
+    // --retrain of a class another live process holds (here this one): refused, nothing deleted.
+    const held = acquireRunLock(classRunDir(dir, "v", "c0"));
+    await assert.rejects(
+      () => trainPerClass({ ...opts, retrain: true, classes: ["c0"] }),
+      (e) => e instanceof RunLockError && e.message.includes(`is in use by process ${Deno.pid}`),
+    );
+    assert.equal(classRunStatus(classRunDir(dir, "v", "c0")), "done");
+    held.release();
     assert.deepEqual(
       (await trainPerClass({ ...opts, retrain: true, classes: ["c0"] })).map((r) => r.action),
       ["trained"],

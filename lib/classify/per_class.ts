@@ -201,7 +201,7 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
       else await o.claim.onClaim?.(cls);
     }
     if (o.retrain && status !== "none") {
-      await Deno.remove(dir, { recursive: true });
+      await deleteClassRun(dir, o.log);
       status = "none";
     }
     if (status === "done") {
@@ -244,6 +244,20 @@ export async function trainPerClass<S extends ConfigSchema, B extends Batch>(
     o.afterClass?.(cls);
   }
   return out;
+}
+
+/**
+ * Deletes a class's run directory for `--retrain` while holding its lock: a class that another live process
+ * is training is refused (a {@link RunLockError} naming that process) rather than deleted under it.
+ */
+export async function deleteClassRun(dir: string, log: Logger): Promise<void> {
+  const lock = acquireRunLock(dir, (m) => log.warn(`${dir}: ${m}`));
+  try {
+    await Deno.remove(dir, { recursive: true }); // the lock file goes with it
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
 }
 
 /** A finished class model found in a run directory. */
