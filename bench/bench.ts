@@ -12,7 +12,7 @@
  * `--json`; progress and notes on stderr. Usage: `deno task bench --help`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { describeAdapter, isHardwareAdapter, selectBackend } from "../lib/backend.ts";
+import { describeAdapter, isHardwareAdapter, requestAdapter, selectBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import { setWebGpuKernels } from "../lib/webgpu/esn_flow_device.ts";
 import { writePng } from "../lib/plot/mod.ts";
@@ -32,10 +32,7 @@ const log = (msg: string) => console.error(msg);
 
 /** wasm and cpu always; webgpu when `navigator.gpu` gives a hardware adapter (software ones are slower). */
 async function availableBackends(notes: string[]): Promise<BenchBackend[]> {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  const adapter = gpu
-    ? await gpu.requestAdapter().catch(() => null) as Parameters<typeof isHardwareAdapter>[0]
-    : null;
+  const adapter = await requestAdapter();
   if (adapter && isHardwareAdapter(adapter)) return ["wasm", "cpu", "webgpu"];
   notes.push(
     adapter

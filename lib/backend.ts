@@ -21,7 +21,8 @@ export interface BackendInfo {
   readonly adapter: string;
 }
 
-interface AdapterLike {
+/** What echoflow reads of a `GPUAdapter`. */
+export interface AdapterLike {
   readonly isFallbackAdapter?: boolean;
   readonly info?: { description?: string; vendor?: string; device?: string; isFallbackAdapter?: boolean };
 }
@@ -78,7 +79,11 @@ function quietWaylandProbe(): void {
   }
 }
 
-async function requestAdapter(): Promise<AdapterLike | null> {
+/**
+ * This machine's WebGPU adapter (any kind; see {@link isHardwareAdapter}), or null where `navigator.gpu` is
+ * absent or gives none; without Mesa's XDG_RUNTIME_DIR line (see `quietWaylandProbe`).
+ */
+export async function requestAdapter(): Promise<AdapterLike | null> {
   const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<AdapterLike | null> } }).gpu;
   if (!gpu) return null;
   quietWaylandProbe();

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { runCli } from "./helpers/cli.ts";
-import { isHardwareAdapter, selectBackend } from "../lib/backend.ts";
+import { isHardwareAdapter, requestAdapter, selectBackend } from "../lib/backend.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { SequenceBatch } from "../lib/data/sequences.ts";
 import { buildDynamicModel } from "../lib/dynamic/build.ts";
@@ -29,11 +29,8 @@ Deno.test("isHardwareAdapter() refuses software rasterisers and fallback adapter
 });
 
 async function adapter(): Promise<{ description: string; hardware: boolean } | null> {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  const a = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-  if (!a) return null;
-  const ad = a as Parameters<typeof isHardwareAdapter>[0];
-  return { description: ad.info?.description ?? "", hardware: isHardwareAdapter(ad) };
+  const a = await requestAdapter();
+  return a && { description: a.info?.description ?? "", hardware: isHardwareAdapter(a) };
 }
 
 /** This machine's WebGPU adapter (any, software included), asked once; the WebGPU checks are ignored without. */
