@@ -41,6 +41,31 @@ Deno.test("hostData() returns the copy readToHost() made, and a new one after th
   }
 });
 
+Deno.test({
+  name: `SLR's Newton inverse on WebGPU (a fixed number of steps) round-trips from -1e4 to 1e4${NO_ADAPTER}`,
+  ignore: !ADAPTER,
+  sanitizeResources: false,
+  async fn() {
+    await selectBackend("webgpu");
+    try {
+      const slr = new SmoothLeakyRelu();
+      // x of every scale; y = f(x) spans about -3e3 to 1e4.
+      const xs = [-1e4, -3e3, -200, -27, -3.4, -1, -0.5, 0, 0.5, 0.72, 1, 8, 60, 1e3, 1e4];
+      const x = tf.tensor2d(xs, [1, xs.length]);
+      const { y } = slr.forward(x);
+      const back = slr.inverse(y);
+      const got = Array.from(await back.y.data());
+      // Measured on llvmpipe: at most one float32 ulp (1.9e-6 at x = -27, 7.1e-8 relative), 6e-8 near 0.
+      got.forEach((v, i) =>
+        assert.ok(Math.abs(v - xs[i]) <= 1e-6 + 3e-7 * Math.abs(xs[i]), `x ${xs[i]}: ${v}`)
+      );
+      tf.dispose([x, y, back.y, back.logDet]);
+    } finally {
+      await selectBackend("cpu");
+    }
+  },
+});
+
 /** A small model of each kind that reads values on the host; images are 4 x 4 x 2. */
 const MODELS: Record<
   string,
@@ -177,7 +202,8 @@ Deno.test({
       }
     });
     await selectBackend("cpu");
-    // As backend_test: release the WebGPU device now, not at process exit.
+    // As backend_test: release the WebGPU device now, not at process exit (so this test comes last of the
+    // WebGPU ones: the backend cannot be selected again in this process).
     if (tf.findBackend("webgpu")) tf.removeBackend("webgpu");
   },
 });

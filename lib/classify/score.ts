@@ -18,6 +18,7 @@ export async function exampleLogLik<B extends Batch>(
   const parts: Float32Array[] = [];
   for (const batch of data.eval(split, batchSize, null)) {
     try {
+      await model.prepare?.(false);
       const lp = tf.tidy(() => model.logProb(batch));
       parts.push((await lp.data()) as Float32Array);
       lp.dispose();
