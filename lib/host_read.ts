@@ -13,17 +13,19 @@
  * so its old copy is never used again (and is garbage-collected with the data's id).
  */
 import * as tf from "@tensorflow/tfjs";
+import { hostKernelsApply } from "./wasm/tensor_io.ts";
 
 const copies = new WeakMap<object, tf.TypedArray>();
 
 /** True when the active backend reads tensors synchronously (cpu, wasm); false on WebGPU. */
 export function readsSynchronously(): boolean {
-  return tf.getBackend() !== "webgpu";
+  return hostKernelsApply();
 }
 
 /** Reads the values of `tensors` to the host (once per version of their data), for {@link hostData}. */
 export async function readToHost(tensors: readonly tf.Tensor[]): Promise<void> {
-  const todo = [...new Set(tensors)].filter((t) => !copies.has(t.dataId));
+  // One read per data (views such as reshapes share it).
+  const todo = [...new Map(tensors.map((t) => [t.dataId, t])).values()].filter((t) => !copies.has(t.dataId));
   const values = await Promise.all(todo.map((t) => t.data()));
   todo.forEach((t, i) => copies.set(t.dataId, values[i]));
 }

@@ -166,7 +166,7 @@ export function luOfTensor(w: tf.Tensor): LU {
 }
 
 /** Transpose of a row-major `n*n` matrix, as float32 for tfjs. */
-function transposed32(a: Float64Array, n: number): Float32Array {
+export function transposed32(a: ArrayLike<number>, n: number): Float32Array {
   const out = new Float32Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[j * n + i] = a[i * n + j];
   return out;

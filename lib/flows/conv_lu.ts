@@ -13,15 +13,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { hostData } from "../host_read.ts";
-import { cachedLu, type LU } from "../linalg.ts";
+import { cachedLu, type LU, transposed32 } from "../linalg.ts";
 import { type ConvGeometry, denseIndex } from "./conv_utils.ts";
-
-/** Transpose of a row-major `n*n` matrix, as float32 for tfjs. */
-function transposed32(a: Float64Array, n: number): Float32Array {
-  const out = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[j * n + i] = a[i * n + j];
-  return out;
-}
 
 /** The matrix of a convolution of fixed geometry, factorised from kernel values (see the module comment). */
 export class ConvLu {

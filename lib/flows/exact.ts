@@ -14,7 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.ts";
 import type { NamedTensors } from "../nn/module.ts";
-import { inverse, slogdet } from "../linalg.ts";
+import { inverse, slogdet, transposed32 } from "../linalg.ts";
 import { matMulFastGrad } from "../nn/linear.ts";
 import { type Bijector, checkShape, type Transformed } from "./bijector.ts";
 import { ConvLu } from "./conv_lu.ts";
@@ -44,13 +44,6 @@ export function noisyIdentity(dim: number, rng: Rng, noise = 0): Float32Array {
   return w;
 }
 
-/** The transpose of a row-major `dim x dim` matrix. */
-export function transposeSquare(a: Float32Array, dim: number): Float32Array {
-  const out = new Float32Array(dim * dim);
-  for (let i = 0; i < dim; i++) for (let j = 0; j < dim; j++) out[j * dim + i] = a[i * dim + j];
-  return out;
-}
-
 /** Population standard deviation of the entries (the reference draws the bias with this std). */
 export function entryStd(values: Float32Array): number {
   let mean = 0;
@@ -70,7 +63,7 @@ export class ExactFC implements Bijector {
   constructor(readonly dim: number, rng: Rng, opts: SquareInitOptions = {}) {
     if (!(Number.isInteger(dim) && dim >= 1)) throw new Error(`ExactFC: dim must be >= 1, got ${dim}`);
     const w = noisyIdentity(dim, rng, opts.noise ?? 0);
-    this.weight = tf.variable(tf.tensor2d(transposeSquare(w, dim), [dim, dim]));
+    this.weight = tf.variable(tf.tensor2d(transposed32(w, dim), [dim, dim]));
     this.bias = opts.bias === false ? null : tf.variable(tf.tensor1d(rng.normals(dim, entryStd(w))));
   }
 
