@@ -242,10 +242,11 @@ Deno.test({
         setChunkRows(64);
         assert.throws(() => setChunkRows(100), /a positive multiple of 64, got 100/);
         const chunked = m.deviceStep(batch)!.gradients();
-        // Measured: the loss 7.8e-8 relative, log p equal (per-frame work), gradients 3.9e-7 of the largest
-        // entry, and after two Adam steps the parameters 1.5e-8 apart from the tfjs path.
+        // Measured: the loss 7.8e-8 relative; log p equal in one run and 1.9e-7 relative apart in another (the
+        // same per-frame work: llvmpipe's rounding may depend on an invocation's place in the workgroup);
+        // gradients 3.9e-7 of the largest entry; after two Adam steps the parameters 1.5e-8 from the tfjs path.
         assertAllClose(await values(chunked.loss), await values(whole.loss), { atol: 0, rtol: 1e-6 }, "loss");
-        assertAllClose(await values(m.logProb(batch)), wholeLogp, { atol: 0, rtol: 0 }, "log p");
+        assertAllClose(await values(m.logProb(batch)), wholeLogp, { atol: 0, rtol: 1e-6 }, "log p");
         for (const [i, g] of whole.grads.entries()) {
           const want = await values(g);
           assertAllClose(
