@@ -59,11 +59,6 @@ export function setWebGpuKernels(on: boolean): void {
   enabled = on;
 }
 
-/** Whether {@link DeviceEsnFlow.of} may give kernels (the switch above). */
-export function webGpuKernelsEnabled(): boolean {
-  return enabled;
-}
-
 type Pipelines = Record<keyof ReturnType<typeof flowKernels>, GPUComputePipeline>;
 
 const devices = new WeakMap<EsnFlow, DeviceEsnFlow>();
