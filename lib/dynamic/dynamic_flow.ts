@@ -17,6 +17,7 @@ import type { DensityModel, DeviceStep } from "../runner/types.ts";
 import { DeviceEsnFlow } from "../webgpu/esn_flow_device.ts";
 import type { DynamicModelConfig } from "./config.ts";
 import type { SequenceEncoder } from "./encoder.ts";
+import type { EsnFlow } from "./esn_flow.ts";
 import { FlowMixture, type FrameDensity } from "./mixture.ts";
 import { sampleSequences } from "./sample.ts";
 
@@ -63,7 +64,7 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
    * flow's). Null otherwise.
    */
   deviceStep(batch: SequenceBatch): DeviceStep | null {
-    const flow = this.density instanceof FlowMixture ? this.density.singleFlow() : null;
+    const flow = this.#singleFlow();
     if (!flow || !this.encoder.constantStates || this.parameters().length !== flow.parameters().length) {
       return null;
     }
@@ -99,8 +100,13 @@ export class DynamicModel implements DensityModel<SequenceBatch> {
     return childBuffers({ encoder: this.encoder, density: this.density });
   }
 
+  /** The frame density's flow when it is a single one (the case of the WebGPU kernels). */
+  #singleFlow(): EsnFlow | null {
+    return this.density instanceof FlowMixture ? this.density.singleFlow() : null;
+  }
+
   dispose(): void {
-    const flow = this.density instanceof FlowMixture ? this.density.singleFlow() : null;
+    const flow = this.#singleFlow();
     if (flow) DeviceEsnFlow.release(flow);
     disposeModule(this);
   }

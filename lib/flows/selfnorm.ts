@@ -59,6 +59,19 @@ export type SelfNormSwitches = Required<
   Pick<SelfNormOptions, "modifiedGrad" | "addReconGrad" | "symReconGrad" | "onlyRRecon" | "reconLossWeight">
 >;
 
+/**
+ * What a self-normalizing layer (W, its approximate inverse R) reads on the host: nothing while training with
+ * the self-normalized gradient (nothing is factorised: the point of the layer); W when training with the
+ * exact gradient; W and R otherwise (exact log-det and inverse, the log-det of the approximate inverse).
+ */
+export function selfNormHostTensors(
+  layer: { readonly training: boolean; readonly weight: tf.Tensor; readonly inverseWeight: tf.Tensor },
+  switches: SelfNormSwitches,
+): tf.Tensor[] {
+  if (layer.training) return switches.modifiedGrad ? [] : [layer.weight];
+  return [layer.weight, layer.inverseWeight];
+}
+
 /** `opts` with the defaults of {@link SelfNormOptions} (modified and reconstruction gradient on, lambda 1). */
 export function selfNormSwitches(opts: SelfNormOptions): SelfNormSwitches {
   return {
@@ -204,14 +217,9 @@ export class SelfNormFC implements SelfNormalizing {
     });
   }
 
-  /**
-   * None while training with the self-normalized gradient (nothing is factorised: the point of the
-   * layer); W when training with the exact gradient; W and R otherwise (exact log-det and inverse, the
-   * log-det of the approximate inverse).
-   */
+  /** See {@link selfNormHostTensors}. */
   hostTensors(): tf.Tensor[] {
-    if (this.training) return this.#opts.modifiedGrad ? [] : [this.weight];
-    return [this.weight, this.inverseWeight];
+    return selfNormHostTensors(this, this.#opts);
   }
 
   parameters(): NamedTensors<tf.Variable> {

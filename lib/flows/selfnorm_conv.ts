@@ -22,6 +22,7 @@ import { ExactConv } from "./exact.ts";
 import { perExample } from "./per_example.ts";
 import {
   type SelfNormalizing,
+  selfNormHostTensors,
   selfNormLogDet,
   type SelfNormOptions,
   type SelfNormSwitches,
@@ -137,10 +138,9 @@ export class SelfNormConv implements SelfNormalizing {
     });
   }
 
-  /** As `SelfNormFC.hostTensors`: none while training with the self-normalized gradient. */
+  /** See {@link selfNormHostTensors}. */
   hostTensors(): tf.Tensor[] {
-    if (this.training) return this.#opts.modifiedGrad ? [] : [this.weight];
-    return [this.weight, this.inverseWeight];
+    return selfNormHostTensors(this, this.#opts);
   }
 
   parameters(): NamedTensors<tf.Variable> {

@@ -78,6 +78,14 @@ export class FlatAdam extends tf.AdamOptimizer {
     return layout;
   }
 
+  /** The flat moments of `layout`'s variables, zeros on the first step. */
+  #moments(layout: Layout): { m: tf.Variable; v: tf.Variable } {
+    const total = layout.sizes.reduce((a, b) => a + b, 0);
+    this.#m ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
+    this.#v ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
+    return { m: this.#m, v: this.#v };
+  }
+
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const list = namedList(variableGradients);
     const acc = this.#betas();
@@ -91,10 +99,7 @@ export class FlatAdam extends tf.AdamOptimizer {
       return;
     }
     const layout = this.#checkLayout(list);
-    const total = layout.sizes.reduce((a, b) => a + b, 0);
-    this.#m ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
-    this.#v ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
-    const m0 = this.#m, v0 = this.#v;
+    const { m: m0, v: v0 } = this.#moments(layout);
     tf.tidy(() => {
       const g = list.length === 1
         ? tf.reshape(list[0].tensor, [-1])
@@ -126,13 +131,11 @@ export class FlatAdam extends tf.AdamOptimizer {
    */
   deviceSlots(variables: readonly tf.Variable[]): AdamSlots {
     const list = variables.map((v) => ({ name: v.name, tensor: v as tf.Tensor }));
-    const total = this.#checkLayout(list).sizes.reduce((a, b) => a + b, 0);
-    this.#m ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
-    this.#v ??= tf.tidy(() => tf.variable(tf.zeros([total]), false));
+    const { m, v } = this.#moments(this.#checkLayout(list));
     const acc = this.#betas();
     return {
-      m: this.#m,
-      v: this.#v,
+      m,
+      v,
       accBeta1: acc.accBeta1,
       accBeta2: acc.accBeta2,
       learningRate: this.learningRate,
